@@ -1,0 +1,125 @@
+"""Customer emails about fulfillment: shipped, ready for pickup, delivered.
+
+Sent by a Celery task after the change commits; each email is recorded on the order's timeline,
+and that record is what makes the task safe to run twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import smtplib
+from typing import Any
+
+from celery import shared_task
+from django.conf import settings
+from django.core.mail import EmailMessage
+from django.db import transaction
+from django.template.loader import render_to_string
+
+from fulfillment.models import FulfillmentOrder, Package
+from orders.models import Order, OrderEvent
+from orders.services import record_event
+
+logger = logging.getLogger(__name__)
+
+SUBJECTS = {
+    "shipped": "Your order {number} is on its way",
+    "ready_for_pickup": "Your order {number} is ready for pickup",
+    "delivered": "Your order {number} was delivered",
+}
+
+
+def notification_key(template: str, fulfillment_id: Any) -> str:
+    return f"{template}:{fulfillment_id or ''}"
+
+
+def _already_sent(order_id: int, key: str) -> bool:
+    return OrderEvent.objects.filter(
+        order_id=order_id, kind=OrderEvent.Kind.NOTIFICATION, data__key=key
+    ).exists()
+
+
+def _context(order: Order, fulfillment: FulfillmentOrder | None) -> dict[str, Any]:
+    context: dict[str, Any] = {
+        "order": order,
+        "customer": order.customer,
+        "fulfillment": fulfillment,
+        "lines": [],
+        "carrier": None,
+        "tracking_number": "",
+        "tracking_url": "",
+        "pickup_location": order.pickup_location,
+    }
+    if fulfillment is not None:
+        context["lines"] = [
+            {
+                "sku": line.sku.code,
+                "name": line.order_line.name,
+                "quantity": line.quantity_shipped or line.quantity,
+            }
+            for line in fulfillment.lines.select_related("sku", "order_line").order_by("pk")
+        ]
+        package = (
+            Package.objects.filter(fulfillment_order=fulfillment, carrier__isnull=False)
+            .select_related("carrier")
+            .first()
+        )
+        carrier = package.carrier if package else None
+        if carrier is None and fulfillment.carrier_service_id:
+            carrier = fulfillment.carrier_service.carrier
+        context["carrier"] = carrier
+        context["tracking_number"] = fulfillment.tracking_number
+        if carrier is not None:
+            context["tracking_url"] = carrier.tracking_url(fulfillment.tracking_number)
+    return context
+
+
+@shared_task(
+    acks_late=True,
+    ignore_result=True,
+    autoretry_for=(ConnectionError, TimeoutError, smtplib.SMTPException),
+    retry_backoff=True,
+    max_retries=8,
+)
+def notify_customer(order_id: int, template: str, extra: dict[str, Any] | None = None) -> bool:
+    """Email the order's customer; returns False when this notification was sent before.
+
+    Delivery is at least once: the timeline row is written after the mail server accepted the
+    message, so a worker dying in between sends it again rather than never.
+    """
+    if template not in SUBJECTS:
+        raise ValueError(f"Unknown notification template {template!r}.")
+    extra = extra or {}
+    fulfillment_id = extra.get("fulfillment")
+    key = notification_key(template, fulfillment_id)
+    if _already_sent(order_id, key):
+        return False
+    order = Order.objects.select_related("customer", "pickup_location").filter(pk=order_id).first()
+    if order is None or not order.customer.email:
+        return False
+    fulfillment = (
+        FulfillmentOrder.objects.select_related("location", "carrier_service__carrier")
+        .filter(pk=fulfillment_id, order=order)
+        .first()
+        if fulfillment_id
+        else None
+    )
+    body = render_to_string(f"fulfillment/email/{template}.txt", _context(order, fulfillment))
+    EmailMessage(
+        subject=SUBJECTS[template].format(number=order.number),
+        body=body,
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        to=[order.customer.email],
+    ).send()
+    with transaction.atomic():
+        # The lock makes two runs racing past the first check record the email once.
+        Order.objects.select_for_update(of=("self",)).filter(pk=order_id).first()
+        if not _already_sent(order_id, key):
+            record_event(
+                order=order,
+                kind=OrderEvent.Kind.NOTIFICATION,
+                message=f"Emailed {order.customer.email}: "
+                f"{SUBJECTS[template].format(number=order.number)}.",
+                data={"key": key, "template": template, "fulfillment": fulfillment_id},
+            )
+    return True

@@ -1,0 +1,194 @@
+import datetime
+
+from django.conf import settings
+from django.core.validators import MinValueValidator
+from django.db import models
+from django.db.models import F, Q
+from django_countries.fields import CountryField
+
+
+class SKU(models.Model):
+    code = models.CharField(max_length=64, unique=True)
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    price_amount = models.DecimalField(
+        max_digits=14, decimal_places=2, validators=[MinValueValidator(0)]
+    )
+    cost_amount = models.DecimalField(
+        max_digits=14, decimal_places=2, validators=[MinValueValidator(0)]
+    )
+    currency = models.CharField(max_length=3, default="USD")
+    weight_kg = models.DecimalField(
+        max_digits=9, decimal_places=3, default=0, validators=[MinValueValidator(0)]
+    )
+    is_sellable = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "SKU"
+        ordering = ["code"]
+        constraints = [
+            models.CheckConstraint(condition=Q(price_amount__gte=0), name="sku_price_not_negative"),
+            models.CheckConstraint(condition=Q(cost_amount__gte=0), name="sku_cost_not_negative"),
+            models.CheckConstraint(condition=Q(weight_kg__gte=0), name="sku_weight_not_negative"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.code} {self.name}"
+
+
+class Location(models.Model):
+    class Type(models.TextChoices):
+        WAREHOUSE = "warehouse", "Warehouse"
+        STORE = "store", "Store"
+        THIRD_PARTY = "3pl", "Third-party logistics (3PL)"
+        DROPSHIP_VENDOR = "dropship_vendor", "Drop-ship vendor"
+
+    code = models.CharField(max_length=32, unique=True)
+    name = models.CharField(max_length=200)
+    type = models.CharField(max_length=20, choices=Type.choices)
+    line1 = models.CharField(max_length=200, blank=True)
+    city = models.CharField(max_length=100)
+    region = models.CharField(max_length=100, blank=True)
+    postal_code = models.CharField(max_length=20, blank=True)
+    country = CountryField()
+    latitude = models.DecimalField(max_digits=9, decimal_places=6)
+    longitude = models.DecimalField(max_digits=9, decimal_places=6)
+    ships_orders = models.BooleanField(default=True)
+    allows_pickup = models.BooleanField(default=False)
+    handling_days = models.PositiveSmallIntegerField(
+        default=1, help_text="Working days from release to hand-over to the carrier."
+    )
+    priority = models.PositiveSmallIntegerField(
+        default=100, help_text="Lower is preferred when locations are otherwise equal."
+    )
+    cutoff_time = models.TimeField(
+        default=datetime.time(14, 0),
+        help_text="Orders released after this time (UTC) start handling the next working day.",
+    )
+    working_days = models.CharField(
+        max_length=7,
+        default="12345",
+        help_text="ISO weekdays the location ships on: 1 = Monday … 7 = Sunday.",
+    )
+    is_active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["priority", "code"]
+
+    def __str__(self) -> str:
+        return f"{self.code} {self.name}"
+
+
+class StockLevel(models.Model):
+    """Stock of one SKU at one location. Counters move only through inventory.services."""
+
+    sku = models.ForeignKey(SKU, on_delete=models.PROTECT, related_name="stock_levels")
+    location = models.ForeignKey(Location, on_delete=models.PROTECT, related_name="stock_levels")
+    on_hand = models.IntegerField(default=0)
+    reserved = models.IntegerField(default=0)
+    safety_stock = models.IntegerField(
+        default=0, help_text="Kept back from sale (damage, shrinkage, store display)."
+    )
+    bin_zone = models.CharField(
+        max_length=20, blank=True, help_text="Where pickers find it (zone picking groups by this)."
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["sku_id", "location_id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["sku", "location"], name="one_stock_level_per_sku_location"
+            ),
+            models.CheckConstraint(condition=Q(on_hand__gte=0), name="stock_on_hand_not_negative"),
+            models.CheckConstraint(
+                condition=Q(reserved__gte=0), name="stock_reserved_not_negative"
+            ),
+            models.CheckConstraint(
+                condition=Q(reserved__lte=F("on_hand")), name="stock_reserved_within_on_hand"
+            ),
+            models.CheckConstraint(
+                condition=Q(safety_stock__gte=0), name="stock_safety_not_negative"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.sku_id}@{self.location_id}: {self.on_hand} on hand, {self.reserved} reserved"
+
+    @property
+    def available_to_promise(self) -> int:
+        return max(self.on_hand - self.reserved - self.safety_stock, 0)
+
+
+class StockMovement(models.Model):
+    """Append-only record of every change of on-hand; on hand is always their sum."""
+
+    class Kind(models.TextChoices):
+        RECEIPT = "receipt", "Receipt"
+        ADJUSTMENT = "adjustment", "Adjustment"
+        SHIPMENT = "shipment", "Shipment"
+        RETURN_RESTOCK = "return_restock", "Return restock"
+        TRANSFER_OUT = "transfer_out", "Transfer out"
+        TRANSFER_IN = "transfer_in", "Transfer in"
+
+    # No foreign key to StockLevel: inserting a row that references a hot stock row would take
+    # a share lock on it during every movement (see DESIGN "What this machine allows").
+    sku = models.ForeignKey(SKU, on_delete=models.PROTECT, related_name="movements")
+    location = models.ForeignKey(Location, on_delete=models.PROTECT, related_name="movements")
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    quantity = models.IntegerField(help_text="Signed change of on hand.")
+    reason = models.CharField(max_length=200, blank=True)
+    reference = models.CharField(max_length=100, blank=True, help_text="PO, order or transfer.")
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [models.Index(fields=["sku", "location", "id"], name="movement_sku_location_idx")]
+        constraints = [
+            models.CheckConstraint(condition=~Q(quantity=0), name="movement_quantity_not_zero"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.quantity:+d} of {self.sku_id}@{self.location_id}"
+
+
+class Reservation(models.Model):
+    """Units of one order line held at one location until shipped or released."""
+
+    class State(models.TextChoices):
+        ACTIVE = "active", "Active"
+        RELEASED = "released", "Released"
+        FULFILLED = "fulfilled", "Fulfilled"
+
+    order_line = models.ForeignKey(
+        "orders.OrderLine", on_delete=models.CASCADE, related_name="reservations"
+    )
+    sku = models.ForeignKey(SKU, on_delete=models.PROTECT, related_name="reservations")
+    location = models.ForeignKey(Location, on_delete=models.PROTECT, related_name="reservations")
+    quantity = models.PositiveIntegerField()
+    state = models.CharField(max_length=10, choices=State.choices, default=State.ACTIVE)
+    created_at = models.DateTimeField(auto_now_add=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [
+            models.Index(
+                fields=["sku", "location"],
+                name="reservation_active_idx",
+                condition=Q(state="active"),
+            )
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(quantity__gt=0), name="reservation_quantity_positive"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.quantity} × {self.sku_id}@{self.location_id} ({self.state})"

@@ -1,0 +1,5 @@
+from django.urls import path
+
+from inventory.api import AvailabilityView
+
+urlpatterns = [path("availability/", AvailabilityView.as_view(), name="availability")]
