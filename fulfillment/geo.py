@@ -1,11 +1,17 @@
 """Where a destination is, without calling a geocoder (no network in the capture path).
 
-An address with coordinates is used as given; otherwise the centre of its US state, else of
-its country. Distances only choose locations and rate bands, so a centroid is close enough;
-a real geocoder can fill `latitude`/`longitude` on addresses before they reach us.
+An address with coordinates is used as given; a US address by its ZIP code (the `zipcodes`
+package ships the USPS ZIP list with coordinates, no network); otherwise the centre of its US
+state, else of its country. A state centroid is good enough for choosing a shipping location
+and rate band, not for finding pickup stores within a few dozen km: that is what the ZIP is for.
+A real geocoder can fill `latitude`/`longitude` on addresses before they reach us.
 """
 
 from __future__ import annotations
+
+from functools import lru_cache
+
+import zipcodes
 
 US_STATE_CENTROIDS: dict[str, tuple[float, float]] = {
     "AL": (32.8, -86.8), "AK": (64.7, -152.3), "AZ": (34.3, -111.7), "AR": (34.9, -92.4),
@@ -36,6 +42,20 @@ def locate(address: dict[str, str]) -> tuple[float, float] | None:
         return float(latitude), float(longitude)
     country = (address.get("country") or "").upper()
     region = (address.get("region") or "").upper()
+    if country == "US" and (point := us_zip_point(address.get("postal_code") or "")):
+        return point
     if country == "US" and region in US_STATE_CENTROIDS:
         return US_STATE_CENTROIDS[region]
     return COUNTRY_CENTROIDS.get(country)
+
+
+@lru_cache(maxsize=8192)
+def us_zip_point(postal_code: str) -> tuple[float, float] | None:
+    """The ZIP's centre, from its first five digits (ZIP+4 allowed); None if unknown."""
+    zip5 = postal_code.strip()[:5]
+    if len(zip5) != 5 or not zip5.isdigit():
+        return None
+    matches = zipcodes.matching(zip5)
+    if not matches:
+        return None
+    return float(matches[0]["lat"]), float(matches[0]["long"])
