@@ -37,3 +37,10 @@ lint: venv
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
 	DEBUG=1 $(PYTHON) manage.py makemigrations --check --dry-run
+
+# The speed targets of issue 3 (README "Benchmarks"); exits non-zero when one is missed.
+# Not part of `make test`. BENCH_ARGS="--only engine" runs one, "--quick" is a smoke run.
+# .PHONY matters here: bench/ is also a directory, which make would call up to date.
+.PHONY: bench
+bench: venv
+	$(PYTHON) -m bench $(BENCH_ARGS)

@@ -122,6 +122,8 @@ class DeliveryOptionsView(APIView):
     def _channel(self, code: str | None) -> SalesChannel:
         channel = getattr(self.request.auth, "channel", None)
         if channel is not None:
+            if code and code != channel.code:
+                raise ValidationError({"channel": ["A storefront asks for its own channel only."]})
             return channel
         found = SalesChannel.objects.filter(code=code or "").first()
         if found is None:

@@ -9,6 +9,7 @@ from decimal import Decimal
 from django.db.models import F, Prefetch, Q
 
 from fulfillment.models import CarrierService, Holiday, ShippingRate, SourcingRuleSet
+from fulfillment.promising import as_utc
 from fulfillment.sourcing.types import (
     Calendar,
     Candidate,
@@ -102,11 +103,13 @@ def candidates_for(
         level_ids.setdefault(location_id, {})[sku_id] = level_id
     location_ids = set(available) | set(include_location_ids)
     locations = list(Location.objects.filter(pk__in=location_ids, is_active=True).order_by("pk"))
+    # Promises count UTC days (fulfillment.promising), so the window starts on the UTC date.
+    first_day = as_utc(ordered_at).date()
     holidays: dict[int | None, set] = {}
     for location_id, day in Holiday.objects.filter(
         Q(location_id__in=location_ids) | Q(location__isnull=True),
-        date__gte=ordered_at.date(),
-        date__lte=ordered_at.date() + HOLIDAY_HORIZON,
+        date__gte=first_day,
+        date__lte=first_day + HOLIDAY_HORIZON,
     ).values_list("location_id", "date"):
         holidays.setdefault(location_id, set()).add(day)
     everywhere = holidays.get(None, set())
