@@ -1,20 +1,23 @@
 """Fulfillment back office: carriers, rates, holidays and sourcing rules are edited here, so staff
-change how orders are sourced without a release; fulfillment work itself is only looked at.
+change how orders are sourced without a release; fulfillment work itself is only looked at,
+except that staff may record a drop-ship vendor's shipment (through the same service as the
+vendor API).
 """
 
 from collections.abc import Callable
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.core.validators import MinValueValidator
 from django.http import HttpResponse
-from django.shortcuts import get_object_or_404
+from django.shortcuts import get_object_or_404, redirect
+from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
 import orders.admin  # noqa: F401  (registers OrderAdmin, which we extend at the bottom)
-from fulfillment import documents
+from fulfillment import documents, warehouse
 from fulfillment.models import (
     Carrier,
     CarrierService,
@@ -29,6 +32,7 @@ from fulfillment.models import (
 )
 from inventory.models import Location
 from oms.core.admin import ReadOnlyInlineMixin, ReadOnlyModelAdmin
+from oms.core.errors import DomainError, InvalidInput
 from orders.models import Order
 
 # URL name suffix → (renderer, link text, file name suffix).
@@ -257,11 +261,28 @@ class PackageInline(ReadOnlyInlineMixin, admin.TabularInline):
 
 def tracking_link(fulfillment_order: FulfillmentOrder) -> str:
     number = fulfillment_order.tracking_number
-    service = fulfillment_order.carrier_service
-    url = service.carrier.tracking_url(number) if service is not None else ""
+    carrier = fulfillment_order.carrier
+    if carrier is None and fulfillment_order.carrier_service is not None:
+        carrier = fulfillment_order.carrier_service.carrier
+    url = carrier.tracking_url(number) if carrier is not None else ""
     if url:
         return format_html('<a href="{}" rel="noopener" target="_blank">{}</a>', url, number)
     return number or "-"
+
+
+CHANGE_FULFILLMENT = "fulfillment.change_fulfillmentorder"
+
+
+class VendorShipmentForm(forms.Form):
+    """What a drop-ship vendor told us it shipped; the service checks the rest."""
+
+    carrier = forms.ModelChoiceField(
+        queryset=Carrier.objects.filter(is_active=True),
+        help_text="The carrier the vendor handed the parcels to.",
+    )
+    tracking_number = forms.CharField(
+        max_length=FulfillmentOrder._meta.get_field("tracking_number").max_length
+    )
 
 
 @admin.register(FulfillmentOrder)
@@ -279,7 +300,7 @@ class FulfillmentOrderAdmin(ReadOnlyModelAdmin):
         "shipped_at",
     )
     list_filter = ("status", "kind", "location", LocationTypeFilter)
-    search_fields = ("order__number", "tracking_number")
+    search_fields = ("order__number", "tracking_number", "purchase_order_number")
     list_select_related = ("order", "location", "carrier_service__carrier")
     date_hierarchy = "created_at"
     fieldsets = (
@@ -291,6 +312,7 @@ class FulfillmentOrderAdmin(ReadOnlyModelAdmin):
                     ("kind", "status"),
                     "location",
                     "destination_location",
+                    "vendor_request",
                     "documents",
                 )
             },
@@ -301,6 +323,7 @@ class FulfillmentOrderAdmin(ReadOnlyModelAdmin):
             {
                 "fields": (
                     "carrier_service",
+                    "carrier",
                     "tracking",
                     ("shipping_cost_amount", "currency"),
                     "distance_km",
@@ -314,12 +337,16 @@ class FulfillmentOrderAdmin(ReadOnlyModelAdmin):
                 "fields": (
                     ("created_at", "updated_at"),
                     ("released_at", "shipped_at", "delivered_at"),
+                    "ready_at",
                 )
             },
         ),
     )
-    readonly_fields = ("order_link", "documents", "tracking")
+    readonly_fields = ("order_link", "documents", "tracking", "vendor_request")
     inlines = [FulfillmentLineInline, PackageInline]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("carrier")
 
     @admin.display(description="Order", ordering="order__number")
     def order_link(self, obj: FulfillmentOrder) -> str:
@@ -338,9 +365,26 @@ class FulfillmentOrderAdmin(ReadOnlyModelAdmin):
         ]
         return format_html_join(" · ", '<a href="{}">{}</a>', links)
 
+    @admin.display(description="Vendor request")
+    def vendor_request(self, obj: FulfillmentOrder) -> str:
+        if obj.kind != FulfillmentOrder.Kind.DROPSHIP:
+            return "-"
+        number = obj.purchase_order_number or "not issued yet (issued on release)"
+        if obj.status != FulfillmentOrder.Status.RELEASED:
+            return f"Purchase order {number}"
+        url = reverse("admin:fulfillment_fulfillmentorder_vendor_shipment", args=[obj.pk])
+        return format_html(
+            'Purchase order {} · <a href="{}">Confirm the vendor\'s shipment</a>', number, url
+        )
+
     def get_urls(self):
         # Before the default patterns: "<path:object_id>/" would take these otherwise.
         return [
+            path(
+                "<int:object_id>/vendor-shipment/",
+                self.admin_site.admin_view(self.vendor_shipment_view),
+                name="fulfillment_fulfillmentorder_vendor_shipment",
+            ),
             *(
                 path(
                     f"<int:object_id>/{file_suffix}.pdf",
@@ -352,6 +396,59 @@ class FulfillmentOrderAdmin(ReadOnlyModelAdmin):
             ),
             *super().get_urls(),
         ]
+
+    def vendor_shipment_view(self, request, object_id: int):
+        """Record a drop-ship vendor's shipment confirmation (carrier, tracking number)."""
+        if not request.user.has_perm(CHANGE_FULFILLMENT):
+            raise PermissionDenied
+        fulfillment_order = get_object_or_404(
+            FulfillmentOrder.objects.select_related("order", "location"), pk=object_id
+        )
+        change_url = reverse("admin:fulfillment_fulfillmentorder_change", args=[object_id])
+        if request.method == "POST":
+            form = VendorShipmentForm(request.POST)
+            if form.is_valid() and self._confirm_vendor_shipment(request, fulfillment_order, form):
+                return redirect(change_url)
+        else:
+            form = VendorShipmentForm()
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": f"Confirm the vendor's shipment of FO-{fulfillment_order.pk}",
+            "form": form,
+            "fulfillment_order": fulfillment_order,
+            "lines": fulfillment_order.lines.select_related("sku").order_by("pk"),
+            "change_url": change_url,
+            "media": self.media + form.media,
+        }
+        return TemplateResponse(
+            request, "admin/fulfillment/fulfillmentorder/vendor_shipment.html", context
+        )
+
+    def _confirm_vendor_shipment(
+        self, request, fulfillment_order: FulfillmentOrder, form: VendorShipmentForm
+    ) -> bool:
+        """Call the service; on refusal put its messages on the form and return False."""
+        try:
+            fo = warehouse.confirm_vendor_shipment(
+                fulfillment_order=fulfillment_order,
+                carrier=form.cleaned_data["carrier"],
+                tracking_number=form.cleaned_data["tracking_number"],
+                actor=request.user,
+            )
+        except InvalidInput as error:
+            for field, field_messages in error.errors.items():
+                for message in field_messages:
+                    form.add_error(field if field in form.fields else None, message)
+            return False
+        except DomainError as error:
+            form.add_error(None, error.message)
+            return False
+        messages.success(
+            request,
+            f"FO-{fo.pk} shipped by {fo.location.code}: {fo.carrier} {fo.tracking_number}.",
+        )
+        return True
 
     def document_view(self, request, object_id: int, document: str):
         if not request.user.has_perm("fulfillment.view_fulfillmentorder"):
@@ -444,15 +541,32 @@ class FulfillmentOrderInline(ReadOnlyInlineMixin, admin.TabularInline):
     model = FulfillmentOrder
     verbose_name = "fulfillment"
     verbose_name_plural = "fulfillment"
-    fields = ("location", "kind", "status", "carrier", "tracking", "promised_date", "explanation")
+    fields = (
+        "location",
+        "kind",
+        "status",
+        "carrier_used",
+        "tracking",
+        "promised_date",
+        "explanation",
+    )
     readonly_fields = fields
     show_change_link = True
 
     def get_queryset(self, request):
-        return super().get_queryset(request).select_related("location", "carrier_service__carrier")
+        return (
+            super()
+            .get_queryset(request)
+            .select_related("location", "carrier", "carrier_service__carrier")
+        )
 
     @admin.display(description="Carrier")
-    def carrier(self, obj: FulfillmentOrder) -> str:
+    def carrier_used(self, obj: FulfillmentOrder) -> str:
+        """The carrier that took it once shipped, else the service chosen at sourcing."""
+        if obj.carrier_id and (
+            not obj.carrier_service_id or obj.carrier_service.carrier_id != obj.carrier_id
+        ):
+            return str(obj.carrier)
         return str(obj.carrier_service) if obj.carrier_service_id else "-"
 
     @admin.display(description="Tracking")

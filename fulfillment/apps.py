@@ -6,11 +6,19 @@ class FulfillmentConfig(AppConfig):
 
     def ready(self) -> None:
         from fulfillment.sourcing.planner import EnginePlanner
-        from fulfillment.subscribers import on_order_placed, on_stock_received
+        from fulfillment.subscribers import (
+            on_order_cancelled,
+            on_order_hold_released,
+            on_order_placed,
+            on_stock_received,
+        )
         from oms.core import outbox
         from orders.planning import set_planner
 
         # Capture reserves by the rules engine from now on (orders cannot import us).
         set_planner(EnginePlanner())
         outbox.subscribe("order.placed", on_order_placed)
+        outbox.subscribe("order.hold_released", on_order_hold_released)
         outbox.subscribe("stock.received", on_stock_received)
+        # A cancellation in the orders app cancels the fulfillment orders left open.
+        outbox.subscribe("order.cancelled", on_order_cancelled)

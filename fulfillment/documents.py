@@ -87,6 +87,9 @@ def ship_to_lines(fo: FulfillmentOrder) -> list[str]:
 
 
 def _carrier(fo: FulfillmentOrder):
+    """The carrier that took the goods, else the one on the packages, else the plan's."""
+    if fo.carrier_id:
+        return fo.carrier
     package = fo.packages.select_related("carrier").filter(carrier__isnull=False).first()
     if package is not None:
         return package.carrier

@@ -1,9 +1,9 @@
 """API for locations' systems and staff: the work waiting at a location, and each warehouse step.
 
-Thin callers of fulfillment.warehouse. A location's system signs in as a staff user holding
-`fulfillment.change_fulfillmentorder` (HTTP Basic over TLS, or the back-office session); a
-storefront's channel key opens nothing here. Every step is idempotent, so a scanner that
-retries after a timeout gets the current state back.
+Thin callers of fulfillment.warehouse. A location's system — a drop-ship vendor's too — signs
+in as a staff user holding `fulfillment.change_fulfillmentorder` (HTTP Basic over TLS, or the
+back-office session); a storefront's channel key opens nothing here. Every step is idempotent,
+so a scanner that retries after a timeout gets the current state back.
 """
 
 from __future__ import annotations
@@ -96,12 +96,15 @@ class FulfillmentOutput(serializers.Serializer):
     status = serializers.CharField()
     carrier = serializers.SerializerMethodField()
     tracking_number = serializers.CharField()
+    purchase_order_number = serializers.CharField()
     shipped_at = serializers.DateTimeField(allow_null=True)
     delivered_at = serializers.DateTimeField(allow_null=True)
     lines = FulfillmentLineOutput(many=True)
 
     @extend_schema_field(OpenApiTypes.STR)
     def get_carrier(self, fo: FulfillmentOrder) -> str | None:
+        if fo.carrier_id:
+            return fo.carrier.code
         for package in fo.packages.all():
             if package.carrier_id:
                 return package.carrier.code
@@ -140,12 +143,17 @@ class ShipInput(StrictSerializer):
     tracking_number = serializers.CharField(max_length=100, required=False, allow_blank=True)
 
 
+class VendorShipmentInput(StrictSerializer):
+    carrier = serializers.SlugField(max_length=32, help_text="Code of the carrier that took it.")
+    tracking_number = serializers.CharField(max_length=100)
+
+
 # --- Views ---------------------------------------------------------------------------------
 
 
 def fulfillment_queryset() -> QuerySet[FulfillmentOrder]:
     return FulfillmentOrder.objects.select_related(
-        "order", "location", "carrier_service__carrier"
+        "order", "location", "carrier", "carrier_service__carrier"
     ).prefetch_related(
         Prefetch("lines", queryset=FulfillmentLine.objects.select_related("sku").order_by("pk")),
         Prefetch("packages", queryset=Package.objects.select_related("carrier").order_by("pk")),
@@ -290,6 +298,16 @@ class DeliverView(FulfillmentActionView):
         return self.respond(fo)
 
 
+class ReceiveTransferView(FulfillmentActionView):
+    """The pickup store received a transfer: the units go on hand there, held for the order."""
+
+    @extend_schema(request=None, responses={200: FulfillmentOutput})
+    def post(self, request, pk: int):
+        fo = self.get_fulfillment(pk)
+        warehouse.receive_transfer(fulfillment_order=fo, actor=request.user)
+        return self.respond(fo)
+
+
 class ReadyForPickupView(FulfillmentActionView):
     @extend_schema(request=None, responses={200: FulfillmentOutput})
     def post(self, request, pk: int):
@@ -303,6 +321,37 @@ class PickupView(FulfillmentActionView):
     def post(self, request, pk: int):
         fo = self.get_fulfillment(pk)
         warehouse.confirm_pickup(fulfillment_order=fo, actor=request.user)
+        return self.respond(fo)
+
+
+class VendorShipmentView(FulfillmentActionView):
+    """A drop-ship vendor confirms it shipped one of its purchase orders.
+
+    Sending the same confirmation again returns the same result; another tracking number for a
+    purchase order that already shipped is a 409.
+    """
+
+    @extend_schema(request=VendorShipmentInput, responses={200: FulfillmentOutput})
+    def post(self, request, code: str, number: str):
+        data = VendorShipmentInput(data=request.data or {})
+        data.is_valid(raise_exception=True)
+        fo = get_object_or_404(
+            fulfillment_queryset(),
+            location__code=code,
+            location__type=Location.Type.DROPSHIP_VENDOR,
+            kind=FulfillmentOrder.Kind.DROPSHIP,
+            purchase_order_number=number,
+        )
+        carrier_code = data.validated_data["carrier"]
+        carrier = Carrier.objects.filter(code=carrier_code, is_active=True).first()
+        if carrier is None:
+            raise ValidationError({"carrier": [f"Unknown carrier {carrier_code!r}."]})
+        warehouse.confirm_vendor_shipment(
+            fulfillment_order=fo,
+            carrier=carrier,
+            tracking_number=data.validated_data["tracking_number"],
+            actor=request.user,
+        )
         return self.respond(fo)
 
 

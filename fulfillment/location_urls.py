@@ -9,11 +9,21 @@ urlpatterns = [
     path("fulfillments/<int:pk>/ship/", views.ShipView.as_view(), name="fulfillment-ship"),
     path("fulfillments/<int:pk>/deliver/", views.DeliverView.as_view(), name="fulfillment-deliver"),
     path(
+        "fulfillments/<int:pk>/receive/",
+        views.ReceiveTransferView.as_view(),
+        name="fulfillment-receive",
+    ),
+    path(
         "fulfillments/<int:pk>/ready-for-pickup/",
         views.ReadyForPickupView.as_view(),
         name="fulfillment-ready-for-pickup",
     ),
     path("fulfillments/<int:pk>/pickup/", views.PickupView.as_view(), name="fulfillment-pickup"),
+    path(
+        "vendors/<str:code>/purchase-orders/<str:number>/shipment/",
+        views.VendorShipmentView.as_view(),
+        name="vendor-shipment",
+    ),
     path(
         "fulfillments/<int:pk>/packing-slip.pdf",
         views.PackingSlipView.as_view(),

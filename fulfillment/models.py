@@ -208,10 +208,29 @@ class FulfillmentOrder(models.Model):
     distance_km = models.DecimalField(max_digits=9, decimal_places=1, default=0)
     promised_date = models.DateField(null=True, blank=True)
     explanation = models.TextField(blank=True, help_text="Why the engine chose this location.")
+    carrier = models.ForeignKey(
+        Carrier,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="The carrier that took the goods (set at shipment; a vendor may choose its own).",
+    )
     tracking_number = models.CharField(max_length=100, blank=True)
+    purchase_order_number = models.CharField(
+        max_length=20,
+        blank=True,
+        help_text="Drop-ship only: the purchase order sent to the vendor when released.",
+    )
     released_at = models.DateTimeField(null=True, blank=True)
     shipped_at = models.DateTimeField(null=True, blank=True)
     delivered_at = models.DateTimeField(null=True, blank=True)
+    ready_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="Pickup only: when the whole order waited at the store; the pickup hold "
+        "(PICKUP_HOLD_DAYS) counts from here.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -220,6 +239,19 @@ class FulfillmentOrder(models.Model):
         indexes = [
             models.Index(fields=["location", "status"], name="fo_location_status_idx"),
             models.Index(fields=["order", "status"], name="fo_order_status_idx"),
+            # The uncollected-pickup job looks for these.
+            models.Index(
+                fields=["ready_at"],
+                name="fo_pickup_ready_idx",
+                condition=Q(kind="pickup", status="ready_for_pickup"),
+            ),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["purchase_order_number"],
+                condition=~Q(purchase_order_number=""),
+                name="fo_purchase_order_number_unique",
+            ),
         ]
 
     def __str__(self) -> str:

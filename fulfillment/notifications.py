@@ -1,4 +1,5 @@
-"""Customer emails about fulfillment: shipped, ready for pickup, delivered.
+"""Emails about fulfillment: to customers (shipped, ready for pickup, delivered, new date for a
+backorder, pickup not collected) and to drop-ship vendors (their purchase orders).
 
 Sent by a Celery task after the change commits; each email is recorded on the order's timeline,
 and that record is what makes the task safe to run twice.
@@ -26,7 +27,10 @@ SUBJECTS = {
     "shipped": "Your order {number} is on its way",
     "ready_for_pickup": "Your order {number} is ready for pickup",
     "delivered": "Your order {number} was delivered",
+    "backorder_update": "A new date for your order {number}",
+    "pickup_expired": "Your order {number} was not collected and is cancelled",
 }
+PURCHASE_ORDER_SUBJECT = "Purchase order {number}: please ship to our customer"
 
 
 def notification_key(template: str, fulfillment_id: Any) -> str:
@@ -64,7 +68,7 @@ def _context(order: Order, fulfillment: FulfillmentOrder | None) -> dict[str, An
             .select_related("carrier")
             .first()
         )
-        carrier = package.carrier if package else None
+        carrier = fulfillment.carrier or (package.carrier if package else None)
         if carrier is None and fulfillment.carrier_service_id:
             carrier = fulfillment.carrier_service.carrier
         context["carrier"] = carrier
@@ -98,13 +102,15 @@ def notify_customer(order_id: int, template: str, extra: dict[str, Any] | None =
     if order is None or not order.customer.email:
         return False
     fulfillment = (
-        FulfillmentOrder.objects.select_related("location", "carrier_service__carrier")
+        FulfillmentOrder.objects.select_related("location", "carrier", "carrier_service__carrier")
         .filter(pk=fulfillment_id, order=order)
         .first()
         if fulfillment_id
         else None
     )
-    body = render_to_string(f"fulfillment/email/{template}.txt", _context(order, fulfillment))
+    # The caller's extras (a new promised date, the pickup hold) fill in the template.
+    context = {**extra, **_context(order, fulfillment)}
+    body = render_to_string(f"fulfillment/email/{template}.txt", context)
     EmailMessage(
         subject=SUBJECTS[template].format(number=order.number),
         body=body,
@@ -121,5 +127,82 @@ def notify_customer(order_id: int, template: str, extra: dict[str, Any] | None =
                 message=f"Emailed {order.customer.email}: "
                 f"{SUBJECTS[template].format(number=order.number)}.",
                 data={"key": key, "template": template, "fulfillment": fulfillment_id},
+            )
+    return True
+
+
+def purchase_order_key(fulfillment_id: int) -> str:
+    return f"purchase_order:{fulfillment_id}"
+
+
+def _purchase_order_sent(order_id: int, key: str) -> bool:
+    return OrderEvent.objects.filter(
+        order_id=order_id, kind=OrderEvent.Kind.FULFILLMENT, data__key=key
+    ).exists()
+
+
+@shared_task(
+    acks_late=True,
+    ignore_result=True,
+    autoretry_for=(ConnectionError, TimeoutError, smtplib.SMTPException),
+    retry_backoff=True,
+    max_retries=8,
+)
+def send_purchase_order(fulfillment_id: int) -> bool:
+    """Email a drop-ship purchase order to its vendor; False when sent before (or nowhere to).
+
+    At least once, like `notify_customer`: the timeline row follows the mail server's yes.
+    """
+    fulfillment = (
+        FulfillmentOrder.objects.select_related(
+            "order__customer", "location", "destination_location", "carrier_service"
+        )
+        .filter(pk=fulfillment_id, kind=FulfillmentOrder.Kind.DROPSHIP)
+        .exclude(purchase_order_number="")
+        .first()
+    )
+    if fulfillment is None or not fulfillment.location.contact_email:
+        return False
+    order, vendor = fulfillment.order, fulfillment.location
+    key = purchase_order_key(fulfillment.pk)
+    if _purchase_order_sent(order.pk, key):
+        return False
+    subject = PURCHASE_ORDER_SUBJECT.format(number=fulfillment.purchase_order_number)
+    lines = [
+        {"sku": line.sku.code, "name": line.order_line.name, "quantity": line.quantity}
+        for line in fulfillment.lines.select_related("sku", "order_line").order_by("pk")
+    ]
+    body = render_to_string(
+        "fulfillment/email/purchase_order.txt",
+        {
+            "fulfillment": fulfillment,
+            "order": order,
+            "vendor": vendor,
+            "lines": lines,
+            "ship_to": order.ship_to or {},
+            # A pickup order's part goes to the pickup store, where the customer collects it.
+            "store": fulfillment.destination_location,
+            "service": fulfillment.carrier_service,
+        },
+    )
+    EmailMessage(
+        subject=subject,
+        body=body,
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        to=[vendor.contact_email],
+    ).send()
+    with transaction.atomic():
+        Order.objects.select_for_update(of=("self",)).filter(pk=order.pk).first()
+        if not _purchase_order_sent(order.pk, key):
+            record_event(
+                order=order,
+                kind=OrderEvent.Kind.FULFILLMENT,
+                message=f"Emailed purchase order {fulfillment.purchase_order_number} to "
+                f"{vendor.code} ({vendor.contact_email}).",
+                data={
+                    "key": key,
+                    "fulfillment": fulfillment.pk,
+                    "purchase_order": fulfillment.purchase_order_number,
+                },
             )
     return True

@@ -18,9 +18,11 @@ from fulfillment.models import (
     FulfillmentLine,
     FulfillmentOrder,
 )
+from fulfillment.notifications import send_purchase_order
 from inventory.models import Location, Reservation
 from oms.core import outbox
 from oms.core.errors import IllegalTransition
+from oms.core.tasks import enqueue_on_commit
 from orders.models import Order, OrderEvent
 from orders.services import record_event, transition
 
@@ -104,8 +106,9 @@ def create_fulfillment_orders(
         fulfillment_order = FulfillmentOrder.objects.create(
             order=order,
             location=location,
+            # Transfers, and a vendor's part of a pickup order, go to the pickup store.
             destination_location_id=order.pickup_location_id
-            if kind == FulfillmentOrder.Kind.TRANSFER
+            if kind in (FulfillmentOrder.Kind.TRANSFER, FulfillmentOrder.Kind.DROPSHIP)
             else None,
             kind=kind,
             carrier_service_id=decision.get("carrier_service_id"),
@@ -157,6 +160,8 @@ def release_fulfillment(*, order: Order, actor: Any = None) -> list[FulfillmentO
         fulfillment_order.released_at = now
         fulfillment_order.save(update_fields=["released_at", "updated_at"])
         transition_fulfillment(fulfillment_order, FulfillmentOrder.Status.RELEASED, actor=actor)
+        if fulfillment_order.kind == FulfillmentOrder.Kind.DROPSHIP:
+            issue_purchase_order(fulfillment_order, actor=actor)
         outbox.record(
             topic="fulfillment.released",
             aggregate_id=fulfillment_order.pk,
@@ -167,3 +172,37 @@ def release_fulfillment(*, order: Order, actor: Any = None) -> list[FulfillmentO
         if not has_backorder:
             transition(order, Order.Status.RELEASED, actor=actor, note="sent to fulfillment")
     return pending
+
+
+PURCHASE_ORDER_NUMBER = "PO-{:06d}"
+
+
+def issue_purchase_order(fulfillment_order: FulfillmentOrder, *, actor: Any = None) -> str:
+    """A released drop-ship fulfillment is a purchase order to its vendor: it gets a number,
+    shows on the order's timeline, and is emailed to the vendor after commit."""
+    fo = fulfillment_order
+    if not fo.purchase_order_number:
+        fo.purchase_order_number = PURCHASE_ORDER_NUMBER.format(fo.pk)
+        fo.save(update_fields=["purchase_order_number", "updated_at"])
+    vendor = fo.location
+    units = sum(fo.lines.values_list("quantity", flat=True))
+    sending = (
+        f"emailing it to {vendor.contact_email}."
+        if vendor.contact_email
+        else f"{vendor.code} has no contact email: send it by hand."
+    )
+    record_event(
+        order=fo.order,
+        kind=OrderEvent.Kind.FULFILLMENT,
+        message=f"Purchase order {fo.purchase_order_number} for {units} unit(s) issued to "
+        f"{vendor.code} (FO-{fo.pk}); {sending}",
+        actor=actor,
+        data={
+            "fulfillment": fo.pk,
+            "purchase_order": fo.purchase_order_number,
+            "vendor": vendor.code,
+        },
+    )
+    if vendor.contact_email:
+        enqueue_on_commit(send_purchase_order, fo.pk)
+    return fo.purchase_order_number

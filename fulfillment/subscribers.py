@@ -10,7 +10,25 @@ def on_order_placed(message: OutboxMessage) -> None:
     enqueue_on_commit(source_order_task, int(message.aggregate_id))
 
 
+def on_order_hold_released(message: OutboxMessage) -> None:
+    """The last hold is gone: pending fulfillment orders are released by the sourcing job."""
+    from fulfillment.tasks import source_order_task
+
+    enqueue_on_commit(source_order_task, int(message.aggregate_id))
+
+
 def on_stock_received(message: OutboxMessage) -> None:
     from fulfillment.tasks import resource_backorders_for_sku
 
     enqueue_on_commit(resource_backorders_for_sku, int(message.payload["sku_id"]))
+
+
+def on_order_cancelled(message: OutboxMessage) -> None:
+    """A cancellation made in the orders app (API, admin) cancels what is open of fulfillment.
+
+    Done here rather than in a task: it is a few row updates for one order (its stock was
+    already released by the cancel), and a failure leaves the message to be relayed again.
+    """
+    from fulfillment.changes import cancel_open_fulfillment
+
+    cancel_open_fulfillment(order_id=int(message.aggregate_id))

@@ -5,8 +5,9 @@ from django.db import OperationalError
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
-from fulfillment.models import OPEN_FULFILLMENT_STATUSES, FulfillmentLine
-from fulfillment.sourcing.service import source_order
+from fulfillment.models import OPEN_FULFILLMENT_STATUSES, FulfillmentLine, FulfillmentOrder
+from fulfillment.sourcing.service import SOURCEABLE, source_order
+from fulfillment.warehouse import expire_uncollected_pickup, pickup_hold_cutoff
 from inventory.models import Reservation
 from orders.models import Order, OrderLine
 
@@ -44,7 +45,7 @@ def orders_needing_sourcing(*, limit: int = SWEEP_BATCH_SIZE, sku_id: int | None
         orders = Order.objects.filter(Exists(uncovered) | Exists(backordered))
     return list(
         orders.filter(
-            status__in=[Order.Status.PLACED, Order.Status.BACKORDERED, Order.Status.RELEASED],
+            status__in=SOURCEABLE,
             is_on_hold=False,
             placed_at__lte=timezone.now() - (SWEEP_GRACE if sku_id is None else timedelta(0)),
         )
@@ -68,3 +69,46 @@ def resource_backorders_for_sku(sku_id: int) -> int:
     for order_id in order_ids:
         source_order_task.delay(order_id)
     return len(order_ids)
+
+
+# Orders are read this many at a time: each is cancelled in its own short transaction, and a
+# page this size keeps the query (an index scan on fo_pickup_ready_idx) cheap however many
+# pickups expire on the same day.
+PICKUP_EXPIRY_BATCH_SIZE = 200
+
+
+@shared_task(
+    acks_late=True,
+    ignore_result=True,
+    autoretry_for=(OperationalError,),
+    retry_backoff=True,
+    max_retries=5,
+)
+def cancel_uncollected_pickups() -> int:
+    """Cancel and restock pickup orders not collected within PICKUP_HOLD_DAYS of being ready.
+
+    Idempotent: an order cancelled by an earlier run no longer matches, and the per-order
+    service checks again under the order's lock.
+    """
+    now = timezone.now()
+    cutoff = pickup_hold_cutoff(now)
+    cancelled = 0
+    after = 0
+    while True:
+        order_ids = list(
+            FulfillmentOrder.objects.filter(
+                kind=FulfillmentOrder.Kind.PICKUP,
+                status=FulfillmentOrder.Status.READY_FOR_PICKUP,
+                ready_at__lte=cutoff,
+                order__status=Order.Status.READY_FOR_PICKUP,
+                order_id__gt=after,
+            )
+            .order_by("order_id")
+            .values_list("order_id", flat=True)
+            .distinct()[:PICKUP_EXPIRY_BATCH_SIZE]
+        )
+        if not order_ids:
+            return cancelled
+        for order_id in order_ids:
+            cancelled += expire_uncollected_pickup(order_id=order_id, now=now)
+        after = order_ids[-1]

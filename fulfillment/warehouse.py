@@ -17,6 +17,7 @@ from collections.abc import Iterable
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import transaction
 from django.db.models import Sum
@@ -33,13 +34,19 @@ from fulfillment.models import (
 from fulfillment.notifications import notify_customer
 from fulfillment.services import transition_fulfillment
 from inventory.models import Location, Reservation, StockLevel
-from inventory.services import adjust_stock, consume_reservation, release_reservation_units
+from inventory.services import (
+    adjust_stock,
+    consume_reservation,
+    release_reservation_units,
+    transfer_in_reservation,
+    transfer_out_reservation,
+)
 from oms.core import outbox
 from oms.core.errors import DomainError, IllegalTransition, InvalidInput
 from oms.core.money import quantize
 from oms.core.tasks import enqueue_on_commit
 from orders.models import Order, OrderEvent, OrderLine, Payment
-from orders.services import capture_payment, record_event, transition
+from orders.services import cancel_order, capture_payment, record_event, transition
 
 Status = FulfillmentOrder.Status
 Kind = FulfillmentOrder.Kind
@@ -82,8 +89,7 @@ def _lock_fulfillment_orders(ids: Iterable[int]) -> dict[int, FulfillmentOrder]:
     }
 
 
-def _lock_one(fulfillment_order: FulfillmentOrder) -> FulfillmentOrder:
-    """Lock the fulfillment order's order, then the fulfillment order itself."""
+def _order_id_of(fulfillment_order: FulfillmentOrder) -> int:
     order_id = (
         FulfillmentOrder.objects.filter(pk=fulfillment_order.pk)
         .values_list("order_id", flat=True)
@@ -91,6 +97,12 @@ def _lock_one(fulfillment_order: FulfillmentOrder) -> FulfillmentOrder:
     )
     if order_id is None:
         raise FulfillmentOrder.DoesNotExist(f"Fulfillment {fulfillment_order.pk} is gone.")
+    return order_id
+
+
+def _lock_one(fulfillment_order: FulfillmentOrder) -> FulfillmentOrder:
+    """Lock the fulfillment order's order, then the fulfillment order itself."""
+    order_id = _order_id_of(fulfillment_order)
     order = _lock_orders([order_id])[order_id]
     locked = _lock_fulfillment_orders([fulfillment_order.pk])[fulfillment_order.pk]
     locked.order = order  # the locked, fresh row; transitions save through it
@@ -116,6 +128,13 @@ def _lock_stock(lines: list[FulfillmentLine], location_id: int) -> None:
 
 def _user(actor: Any):
     return actor if isinstance(actor, AbstractBaseUser) and actor.pk else None
+
+
+def _to_store(fo: FulfillmentOrder) -> bool:
+    """Goods bound for the pickup store, not the customer: a transfer, or a drop-ship vendor
+    sending its part of a pickup order to the store. They travel with their reservation and
+    are received there (`receive_transfer`)."""
+    return fo.destination_location_id is not None and fo.kind in (Kind.TRANSFER, Kind.DROPSHIP)
 
 
 # --- Pick lists ----------------------------------------------------------------------------
@@ -535,13 +554,15 @@ def pack(
 def _handed_over_units(order: Order) -> dict[int, int]:
     """Units per order line that reached the customer's hands or are on their way to them.
 
-    For a pickup order, goods shipped to the store count once the customer collected.
+    For a pickup order only what the customer collected counts: units transferred to the
+    store are on the store's pickup fulfillment by then, so counting the transfer as well
+    would count them twice.
     """
     lines = FulfillmentLine.objects.filter(fulfillment_order__order=order, quantity_shipped__gt=0)
     if order.delivery_method == Order.DeliveryMethod.PICKUP:
-        collected = order.fulfillment_orders.filter(status=Status.PICKED_UP).exists()
-        if not collected:
-            return {}
+        lines = lines.filter(
+            fulfillment_order__kind=Kind.PICKUP, fulfillment_order__status=Status.PICKED_UP
+        )
     return dict(
         lines.values("order_line_id")
         .annotate(units=Sum("quantity_shipped"))
@@ -631,24 +652,29 @@ def _complete_if_done(order: Order, *, actor: Any, note: str) -> None:
     _move_order(order, [*path, Order.Status.COMPLETED], actor=actor, note=note)
 
 
-def _ready_for_pickup_if_all_at_store(order: Order, fo: FulfillmentOrder, *, actor: Any) -> None:
-    """The pickup order becomes ready when every part of it waits at the store."""
+def _ready_for_pickup_if_all_at_store(order: Order, *, actor: Any) -> None:
+    """The pickup order becomes ready when every part of it waits on the store's pickup shelf:
+    each pickup fulfillment is ready, each transfer was received (its units then sit on a
+    pickup fulfillment), and together they cover every unit still ordered. The customer is
+    emailed then, once, and the pickup hold (PICKUP_HOLD_DAYS) starts.
+    """
     if order.delivery_method != Order.DeliveryMethod.PICKUP:
         return
     if order.status not in (Order.Status.PLACED, Order.Status.BACKORDERED, Order.Status.RELEASED):
         return
     if order.is_on_hold:
         return
-    fos = list(order.fulfillment_orders.exclude(status=Status.CANCELLED))
+    fos = list(order.fulfillment_orders.exclude(status=Status.CANCELLED).order_by("pk"))
+    pickups = [fo for fo in fos if fo.kind == Kind.PICKUP]
     at_store = all(
-        other.status in (Status.READY_FOR_PICKUP, Status.PICKED_UP)
-        or (other.kind != Kind.PICKUP and other.status == Status.DELIVERED)
-        for other in fos
+        (fo.kind == Kind.PICKUP and fo.status in (Status.READY_FOR_PICKUP, Status.PICKED_UP))
+        or (_to_store(fo) and fo.status == Status.DELIVERED)
+        for fo in fos
     )
-    if not fos or not at_store:
+    if not pickups or not at_store:
         return
     covered = dict(
-        FulfillmentLine.objects.filter(fulfillment_order__in=fos)
+        FulfillmentLine.objects.filter(fulfillment_order__in=pickups)
         .values("order_line_id")
         .annotate(units=Sum("quantity"))
         .values_list("order_line_id", "units")
@@ -657,18 +683,24 @@ def _ready_for_pickup_if_all_at_store(order: Order, fo: FulfillmentOrder, *, act
         covered.get(line.pk, 0) >= line.quantity - line.quantity_cancelled
         for line in _order_lines(order)
     ):
-        return
+        return  # backordered or re-sourced units are still to come
     _move_order(
         order,
         [*_released_first(order), Order.Status.READY_FOR_PICKUP],
         actor=actor,
         note=f"waiting at {order.pickup_location.code if order.pickup_location else 'the store'}",
     )
-    enqueue_on_commit(notify_customer, order.pk, "ready_for_pickup", {"fulfillment": fo.pk})
+    FulfillmentOrder.objects.filter(
+        pk__in=[fo.pk for fo in pickups if fo.status == Status.READY_FOR_PICKUP],
+        ready_at__isnull=True,
+    ).update(ready_at=timezone.now())
+    enqueue_on_commit(notify_customer, order.pk, "ready_for_pickup", {"fulfillment": pickups[0].pk})
 
 
 def _consume(fo: FulfillmentOrder, lines: list[FulfillmentLine], *, actor: Any) -> int:
-    """Goods leave the location: reservations consumed with shipment movements."""
+    """Goods leave the location: reservations consumed with shipment movements, or, for a
+    transfer to the pickup store, sent on with transfer-out movements (the reservation goes
+    with the goods and is received at the store)."""
     _lock_stock(lines, fo.location_id)
     shipped = 0
     for line in lines:
@@ -680,17 +712,35 @@ def _consume(fo: FulfillmentOrder, lines: list[FulfillmentLine], *, actor: Any) 
                 f"FO-{fo.pk}: the line for {line.sku_id} has no reservation to ship from.",
                 code="stock_changed",
             )
-        consume_reservation(
-            reservation_id=line.reservation_id,
-            quantity=units,
-            reference=fo.order.number or "",
-            actor=_user(actor),
-        )
+        if _to_store(fo):
+            if units != line.quantity:
+                raise DomainError(
+                    f"FO-{fo.pk}: a transfer travels whole; {line.sku.code} is picked "
+                    f"{units} of {line.quantity}.",
+                    code="not_picked",
+                )
+            transfer_out_reservation(
+                reservation_id=line.reservation_id,
+                reference=_transfer_reference(fo),
+                actor=_user(actor),
+            )
+        else:
+            consume_reservation(
+                reservation_id=line.reservation_id,
+                quantity=units,
+                reference=fo.order.number or "",
+                actor=_user(actor),
+            )
         line.quantity_picked = max(line.quantity_picked, units)
         line.quantity_shipped = units
         line.save(update_fields=["quantity_picked", "quantity_shipped"])
         shipped += units
     return shipped
+
+
+def _transfer_reference(fo: FulfillmentOrder) -> str:
+    """What both transfer movements (out at the source, in at the store) are filed under."""
+    return f"{fo.order.number or ''} FO-{fo.pk}".strip()
 
 
 # --- Ship and deliver ----------------------------------------------------------------------
@@ -747,9 +797,10 @@ def ship(
     units = _consume(fo, lines, actor=actor)
     now = timezone.now()
     fo.packages.update(carrier=carrier, tracking_number=tracking_number, shipped_at=now)
+    fo.carrier = carrier
     fo.tracking_number = tracking_number
     fo.shipped_at = now
-    fo.save(update_fields=["tracking_number", "shipped_at", "updated_at"])
+    fo.save(update_fields=["carrier", "tracking_number", "shipped_at", "updated_at"])
     transition_fulfillment(
         fo, Status.SHIPPED, actor=actor, note=f"{carrier.name} {tracking_number}, {units} unit(s)"
     )
@@ -768,7 +819,8 @@ def ship(
             )
         enqueue_on_commit(notify_customer, order.pk, "shipped", {"fulfillment": fo.pk})
     outbox.record(
-        topic="fulfillment.shipped",
+        # A transfer is not a sale: the company still owns the goods until pickup.
+        topic="fulfillment.transfer_sent" if _to_store(fo) else "fulfillment.shipped",
         aggregate_id=fo.pk,
         payload={
             "order": order.number,
@@ -788,7 +840,9 @@ def ship(
 
 @transaction.atomic
 def confirm_delivery(*, fulfillment_order: FulfillmentOrder, actor: Any = None) -> FulfillmentOrder:
-    """The carrier delivered (or the transfer reached the pickup store)."""
+    """The carrier delivered; for a transfer, the pickup store received it (`receive_transfer`)."""
+    if _to_store(fulfillment_order):
+        return receive_transfer(fulfillment_order=fulfillment_order, actor=actor)
     fo = _lock_one(fulfillment_order)
     order = fo.order
     if fo.status == Status.DELIVERED:
@@ -801,12 +855,141 @@ def confirm_delivery(*, fulfillment_order: FulfillmentOrder, actor: Any = None) 
     fo.delivered_at = timezone.now()
     fo.save(update_fields=["delivered_at", "updated_at"])
     transition_fulfillment(fo, Status.DELIVERED, actor=actor)
-    if order.delivery_method == Order.DeliveryMethod.PICKUP:
-        _ready_for_pickup_if_all_at_store(order, fo, actor=actor)
-    else:
-        enqueue_on_commit(notify_customer, order.pk, "delivered", {"fulfillment": fo.pk})
+    enqueue_on_commit(notify_customer, order.pk, "delivered", {"fulfillment": fo.pk})
     _complete_if_done(order, actor=actor, note=f"FO-{fo.pk} delivered")
     return fo
+
+
+@transaction.atomic
+def receive_transfer(*, fulfillment_order: FulfillmentOrder, actor: Any = None) -> FulfillmentOrder:
+    """The transfer reached the pickup store: its units go on hand there with transfer-in
+    movements and stay reserved for the order, on the order's pickup at the store.
+
+    The pickup becomes ready at once when it only holds transferred goods (nothing to pick);
+    goods from the store's own stock still wait for staff to shelve them
+    (`mark_ready_for_pickup`). The order is ready, and the customer emailed, when everything
+    waits at the store. If the order was cancelled on the way, the units go on sale there.
+    """
+    order_id = _order_id_of(fulfillment_order)
+    order = _lock_orders([order_id])[order_id]
+    store_id = fulfillment_order.destination_location_id or order.pickup_location_id
+    pickup_ids = list(
+        FulfillmentOrder.objects.filter(
+            order=order,
+            kind=Kind.PICKUP,
+            location_id=store_id,
+            status__in=[Status.PENDING, Status.RELEASED, Status.PICKING, Status.READY_FOR_PICKUP],
+        ).values_list("pk", flat=True)
+    )
+    # Orders, then fulfillment orders by pk: the lock order of this module.
+    locked = _lock_fulfillment_orders([fulfillment_order.pk, *pickup_ids])
+    fo = locked[fulfillment_order.pk]
+    fo.order = order
+    if fo.status == Status.DELIVERED:
+        return fo  # received already: a retry changes nothing
+    if not _to_store(fo):
+        raise DomainError(f"FO-{fo.pk} is not a transfer.", code="not_a_transfer")
+    if fo.status != Status.SHIPPED:
+        raise IllegalTransition(
+            f"FO-{fo.pk} is {fo.get_status_display().lower()}; a transfer is received once "
+            "it has shipped.",
+            from_status=fo.status,
+            to_status=Status.DELIVERED,
+        )
+    store = Location.objects.get(pk=fo.destination_location_id or order.pickup_location_id)
+    lines = list(fo.lines.select_for_update(of=("self",)).select_related("sku").order_by("pk"))
+    arrived = [line for line in lines if line.quantity_shipped and line.reservation_id]
+    for_order = order.status != Order.Status.CANCELLED
+    _lock_stock(arrived, store.pk)
+    for line in arrived:
+        transfer_in_reservation(
+            reservation_id=line.reservation_id,
+            location=store,
+            reference=_transfer_reference(fo),
+            reserve=for_order,
+            actor=_user(actor),
+        )
+    units = sum(line.quantity_shipped for line in arrived)
+    fo.delivered_at = timezone.now()
+    fo.save(update_fields=["delivered_at", "updated_at"])
+    transition_fulfillment(
+        fo, Status.DELIVERED, actor=actor, note=f"received at {store.code}, {units} unit(s)"
+    )
+    if not for_order:
+        record_event(
+            order=order,
+            kind=OrderEvent.Kind.STOCK_RELEASED,
+            message=f"Transfer FO-{fo.pk} arrived at {store.code} after the order was "
+            f"cancelled: {units} unit(s) are on sale there.",
+            actor=actor,
+            data={"fulfillment": fo.pk, "units": units},
+        )
+        return fo
+    pickup = next((locked[pk] for pk in sorted(pickup_ids)), None)
+    _put_on_pickup(order, fo, pickup, store, arrived, actor=actor)
+    _ready_for_pickup_if_all_at_store(order, actor=actor)
+    return fo
+
+
+def _put_on_pickup(
+    order: Order,
+    transfer: FulfillmentOrder,
+    pickup: FulfillmentOrder | None,
+    store: Location,
+    arrived: list[FulfillmentLine],
+    *,
+    actor: Any,
+) -> FulfillmentOrder:
+    """The received units join the order's pickup at the store (one is opened if none is)."""
+    opened = pickup is None
+    if pickup is None:
+        pickup = FulfillmentOrder.objects.create(
+            order=order,
+            location=store,
+            kind=Kind.PICKUP,
+            currency=order.currency,
+            promised_date=order.promised_date,
+            explanation=f"Goods received at {store.code} on transfer FO-{transfer.pk}.",
+        )
+        pickup.order = order
+        record_event(
+            order=order,
+            kind=OrderEvent.Kind.FULFILLMENT,
+            message=f"Fulfillment FO-{pickup.pk} created at {store.code} (pickup in store) "
+            f"for the goods of transfer FO-{transfer.pk}.",
+            actor=actor,
+            data={"fulfillment": pickup.pk, "location": store.code},
+        )
+    FulfillmentLine.objects.bulk_create(
+        [
+            FulfillmentLine(
+                fulfillment_order=pickup,
+                order_line_id=line.order_line_id,
+                reservation_id=line.reservation_id,
+                sku_id=line.sku_id,
+                quantity=line.quantity_shipped,
+                # The parcel arrives packed for this customer: nothing to pick.
+                quantity_picked=line.quantity_shipped,
+            )
+            for line in arrived
+        ]
+    )
+    if opened and not order.is_on_hold:
+        pickup.released_at = timezone.now()
+        pickup.save(update_fields=["released_at", "updated_at"])
+        transition_fulfillment(pickup, Status.RELEASED, actor=actor)
+        outbox.record(
+            topic="fulfillment.released",
+            aggregate_id=pickup.pk,
+            payload={"order": order.number, "location": store.code},
+        )
+        transition_fulfillment(
+            pickup,
+            Status.READY_FOR_PICKUP,
+            actor=actor,
+            note=f"transfer FO-{transfer.pk} received",
+        )
+    return pickup
 
 
 # --- Pickup in store -----------------------------------------------------------------------
@@ -837,7 +1020,7 @@ def mark_ready_for_pickup(
                 line.quantity_picked = line.quantity
                 line.save(update_fields=["quantity_picked"])
     transition_fulfillment(fo, Status.READY_FOR_PICKUP, actor=actor)
-    _ready_for_pickup_if_all_at_store(fo.order, fo, actor=actor)
+    _ready_for_pickup_if_all_at_store(fo.order, actor=actor)
     return fo
 
 
@@ -855,6 +1038,14 @@ def confirm_pickup(*, fulfillment_order: FulfillmentOrder, actor: Any = None) ->
             f"FO-{fo.pk} is {fo.get_status_display().lower()}; mark it ready for pickup first.",
             from_status=fo.status,
             to_status=Status.PICKED_UP,
+        )
+    if order.status != Order.Status.READY_FOR_PICKUP:
+        # Part of the order is still on its way (a transfer) or not shelved yet: the customer
+        # collects everything at once, when they were told it is all there.
+        raise DomainError(
+            f"Order {order.number} is not ready for pickup yet: not everything waits at "
+            f"{fo.location.code}.",
+            code="order_not_ready",
         )
     if order.is_on_hold:
         raise DomainError(
@@ -884,4 +1075,93 @@ def confirm_pickup(*, fulfillment_order: FulfillmentOrder, actor: Any = None) ->
         },
     )
     _complete_if_done(order, actor=actor, note=f"FO-{fo.pk} picked up")
+    return fo
+
+
+def pickup_hold_cutoff(now: datetime.datetime) -> datetime.datetime:
+    """Pickups ready before this moment were not collected in time."""
+    return now - datetime.timedelta(days=settings.PICKUP_HOLD_DAYS)
+
+
+@transaction.atomic
+def expire_uncollected_pickup(
+    *, order_id: int, now: datetime.datetime | None = None, actor: Any = "job:pickup-expiry"
+) -> bool:
+    """Cancel a pickup order nobody collected within PICKUP_HOLD_DAYS of it being ready.
+
+    The store's pickups are cancelled, the order is cancelled through `cancel_order` (which
+    releases the reservations, so the units are for sale at the store again, and voids the
+    payment authorization), and the customer is told. Returns False, changing nothing, when
+    the order is not (or no longer) an expired pickup — so running it twice does it once.
+    """
+    now = now or timezone.now()
+    order = _lock_orders([order_id]).get(order_id)
+    if order is None or order.status != Order.Status.READY_FOR_PICKUP:
+        return False
+    pickups = _lock_fulfillment_orders(
+        order.fulfillment_orders.filter(kind=Kind.PICKUP).values_list("pk", flat=True)
+    )
+    waiting = [fo for fo in pickups.values() if fo.status == Status.READY_FOR_PICKUP]
+    if not waiting or any(fo.status == Status.PICKED_UP for fo in pickups.values()):
+        # Partly collected and paid for: staff settle the rest with the customer.
+        return False
+    ready_at = max((fo.ready_at for fo in waiting if fo.ready_at), default=None)
+    if ready_at is None or ready_at > pickup_hold_cutoff(now):
+        return False
+    days = settings.PICKUP_HOLD_DAYS
+    reason = f"not collected within {days} day(s) of being ready for pickup"
+    for fo in sorted(waiting, key=lambda fo: fo.pk):
+        fo.order = order
+        transition_fulfillment(fo, Status.CANCELLED, actor=actor, note=reason)
+    cancel_order(order=order, actor=actor, reason=reason)
+    enqueue_on_commit(
+        notify_customer,
+        order.pk,
+        "pickup_expired",
+        {"fulfillment": waiting[0].pk, "hold_days": days},
+    )
+    return True
+
+
+# --- Drop-ship -----------------------------------------------------------------------------
+
+
+@transaction.atomic
+def confirm_vendor_shipment(
+    *,
+    fulfillment_order: FulfillmentOrder,
+    carrier: Carrier | None,
+    tracking_number: str,
+    actor: Any = None,
+) -> FulfillmentOrder:
+    """The drop-ship vendor shipped its purchase order: `ship` does the rest (the vendor's
+    stock leaves with a shipment movement, the reservation is consumed, payment is captured
+    for what shipped, the order moves on, the customer is emailed).
+
+    Sending the same confirmation again returns the fulfillment unchanged; a different
+    tracking number for a purchase order that already shipped is refused.
+    """
+    errors = {}
+    if carrier is None:
+        errors["carrier"] = "Name the carrier the vendor handed the parcels to."
+    if not (tracking_number or "").strip():
+        errors["tracking_number"] = "A tracking number is required to confirm the shipment."
+    if errors:
+        raise InvalidInput(errors)
+    if fulfillment_order.kind != Kind.DROPSHIP:
+        raise DomainError(
+            f"FO-{fulfillment_order.pk} is not a drop-ship vendor request.", code="not_dropship"
+        )
+    fo = ship(
+        fulfillment_order=fulfillment_order,
+        carrier=carrier,
+        tracking_number=tracking_number,
+        actor=actor,
+    )
+    if fo.tracking_number != tracking_number.strip() or fo.carrier_id != carrier.pk:
+        raise DomainError(
+            f"Purchase order {fo.purchase_order_number or f'FO-{fo.pk}'} already shipped "
+            f"with tracking number {fo.tracking_number}.",
+            code="already_shipped",
+        )
     return fo

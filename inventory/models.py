@@ -72,6 +72,11 @@ class Location(models.Model):
         default="12345",
         help_text="ISO weekdays the location ships on: 1 = Monday … 7 = Sunday.",
     )
+    contact_email = models.EmailField(
+        blank=True,
+        help_text="Where the location's requests go: a drop-ship vendor receives its purchase "
+        "orders here.",
+    )
     is_active = models.BooleanField(default=True)
 
     class Meta:

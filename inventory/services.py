@@ -299,3 +299,95 @@ def release_reservation_units(*, reservation_id: int, quantity: int) -> int:
         reservation.quantity -= quantity
         reservation.save(update_fields=["quantity"])
     return quantity
+
+
+# --- Transfers between locations -----------------------------------------------------------
+# A reservation travels with its goods: it is consumed at the source when the transfer leaves
+# (fulfilled) and comes back to life at the destination when the transfer is received. So an
+# order line is covered by exactly one reservation row the whole way, and in transit no
+# location's reserved counter holds units its shelves do not have.
+
+
+def transfer_out_reservation(*, reservation_id: int, reference: str, actor=None) -> Reservation:
+    """The reserved units leave their location for another one: a transfer-out movement."""
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("transfer_out_reservation must run inside the caller's transaction.")
+    reservation = Reservation.objects.select_for_update().get(pk=reservation_id)
+    if reservation.state != Reservation.State.ACTIVE:
+        raise DomainError(
+            f"Reservation {reservation.pk} is {reservation.state}.", code="stock_changed"
+        )
+    level = StockLevel.objects.select_for_update().get(
+        sku_id=reservation.sku_id, location_id=reservation.location_id
+    )
+    StockLevel.objects.filter(pk=level.pk).update(
+        on_hand=F("on_hand") - reservation.quantity,
+        reserved=F("reserved") - reservation.quantity,
+        updated_at=timezone.now(),
+    )
+    StockMovement.objects.create(
+        sku_id=reservation.sku_id,
+        location_id=reservation.location_id,
+        kind=StockMovement.Kind.TRANSFER_OUT,
+        quantity=-reservation.quantity,
+        reference=reference,
+        actor=actor if getattr(actor, "pk", None) else None,
+    )
+    reservation.state = Reservation.State.FULFILLED
+    reservation.closed_at = timezone.now()
+    reservation.save(update_fields=["state", "closed_at"])
+    return reservation
+
+
+def transfer_in_reservation(
+    *, reservation_id: int, location: Location, reference: str, reserve: bool = True, actor=None
+) -> Reservation:
+    """Transferred units arrive at `location`: a transfer-in movement, and (with `reserve`)
+    the reservation is active again there, so the units are never offered to anyone else.
+
+    Without `reserve` (the order was cancelled on the way) the units go on the shelf for sale.
+    Receiving the same reservation twice changes nothing.
+    """
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("transfer_in_reservation must run inside the caller's transaction.")
+    reservation = Reservation.objects.select_for_update().get(pk=reservation_id)
+    if reservation.location_id == location.pk:
+        return reservation  # received already
+    if reservation.state != Reservation.State.FULFILLED:
+        raise DomainError(
+            f"Reservation {reservation.pk} is {reservation.state}; only units sent on a "
+            "transfer can be received.",
+            code="stock_changed",
+        )
+    level = _stock_level_for_update(sku=reservation.sku, location=location)
+    _record_movement(
+        level=level,
+        kind=StockMovement.Kind.TRANSFER_IN,
+        quantity=reservation.quantity,
+        reason="transfer received",
+        reference=reference,
+        actor=actor,
+    )
+    reservation.location = location
+    if reserve:
+        # On hand rose by the same units just now, under the lock: reserved stays ≤ on hand.
+        StockLevel.objects.filter(pk=level.pk).update(
+            reserved=F("reserved") + reservation.quantity, updated_at=timezone.now()
+        )
+        reservation.state = Reservation.State.ACTIVE
+        reservation.closed_at = None
+    else:
+        reservation.state = Reservation.State.RELEASED
+        reservation.closed_at = timezone.now()
+        # The units are for sale here now; backorders for the SKU may be fillable.
+        outbox.record(
+            topic="stock.received",
+            aggregate_id=level.pk,
+            payload={
+                "sku_id": reservation.sku_id,
+                "location_id": location.pk,
+                "quantity": reservation.quantity,
+            },
+        )
+    reservation.save(update_fields=["location", "state", "closed_at"])
+    return reservation

@@ -162,6 +162,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "orders.tasks.purge_expired_idempotency_keys",
         "schedule": timedelta(hours=1),
     },
+    # Pickups are held for days (PICKUP_HOLD_DAYS); an hourly pass cancels them on time enough.
+    "cancel-uncollected-pickups": {
+        "task": "fulfillment.tasks.cancel_uncollected_pickups",
+        "schedule": timedelta(hours=1),
+    },
 }
 
 # --- Auth, i18n, static ---------------------------------------------------------------------

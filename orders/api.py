@@ -51,6 +51,7 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
                 # Reverse relations of the fulfillment app, by name: no import upwards.
                 "fulfillment_orders__location",
                 "fulfillment_orders__carrier_service__carrier",
+                "fulfillment_orders__carrier",
                 "fulfillment_orders__lines__sku",
             )
         channel = caller_channel(self.request)

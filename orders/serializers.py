@@ -194,9 +194,8 @@ class OrderDetailOutput(OrderOutput):
                     }
                     for line in fulfillment.lines.all()
                 ],
-                "carrier": fulfillment.carrier_service.carrier.code
-                if fulfillment.carrier_service
-                else None,
+                # The carrier that took the parcel; before shipment, the one the plan chose.
+                "carrier": _carrier_code(fulfillment),
                 "tracking_number": fulfillment.tracking_number or None,
                 "promised_date": fulfillment.promised_date,
                 "shipped_at": fulfillment.shipped_at,
@@ -223,3 +222,11 @@ class OrderDetailOutput(OrderOutput):
                 None if line.quantity_backordered else (promised.isoformat() if promised else None)
             )
         return data
+
+
+def _carrier_code(fulfillment) -> str | None:
+    if fulfillment.carrier_id:
+        return fulfillment.carrier.code
+    if fulfillment.carrier_service_id:
+        return fulfillment.carrier_service.carrier.code
+    return None

@@ -6,18 +6,18 @@ import hashlib
 import json
 import logging
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import F, Sum
 from django.utils import timezone
 
 from customers.models import Customer
 from inventory.allocation import AllocationPlan
 from inventory.models import SKU, Location
-from inventory.selectors import atp_snapshot
 from inventory.services import release_reservations, reserve_stock
 from oms.core import outbox
 from oms.core.db import retry_transient
@@ -29,6 +29,7 @@ from oms.core.errors import (
     InvalidInput,
     PaymentDeclined,
 )
+from oms.core.money import Money
 from oms.core.tasks import enqueue_on_commit
 from orders.models import (
     CANCELLABLE,
@@ -46,7 +47,14 @@ from orders.models import (
 )
 from orders.payments import get_gateway
 from orders.planning import CaptureContext, CapturePlan, get_planner
-from orders.pricing import PricedLine, order_totals, price_lines, shipping_price, tax_rate_for
+from orders.pricing import (
+    PricedLine,
+    Totals,
+    order_totals,
+    price_lines,
+    shipping_price,
+    tax_rate_for,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -66,11 +74,25 @@ def _actor_fields(actor: Any) -> dict[str, Any]:
     return {"actor": None, "actor_label": str(actor)[:100]}
 
 
+EVENT_MESSAGE_LENGTH = OrderEvent._meta.get_field("message").max_length
+
+
+def fit_event_message(message: str) -> str:
+    """A timeline line fits its column (PostgreSQL refuses longer); the rest is in `data`."""
+    if len(message) <= EVENT_MESSAGE_LENGTH:
+        return message
+    return message[: EVENT_MESSAGE_LENGTH - 1] + "…"
+
+
 def record_event(
     *, order: Order, kind: str, message: str, actor: Any = None, data: dict | None = None
 ) -> OrderEvent:
     return OrderEvent.objects.create(
-        order=order, kind=kind, message=message, data=data or {}, **_actor_fields(actor)
+        order=order,
+        kind=kind,
+        message=fit_event_message(message),
+        data=data or {},
+        **_actor_fields(actor),
     )
 
 
@@ -219,6 +241,27 @@ def _replay(*, channel: SalesChannel, key: str, request_hash: str) -> PlaceOrder
     return PlaceOrderResult(order=existing.order, replayed=True)
 
 
+ADDRESS_REQUIRED_FIELDS = ("line1", "city", "postal_code", "country")
+
+
+def clean_address(address: Any, *, path: str) -> tuple[dict[str, str], dict[str, list[str]]]:
+    """A ship-to address as orders keep it (strings, trimmed) and what is missing from it.
+
+    Capture and a later change of address check the same fields, so an address the storefront
+    could not place an order with cannot be changed to either.
+    """
+    if not address:
+        return {}, {path: ["A shipping address is required to ship."]}
+    if not isinstance(address, dict):
+        return {}, {path: ["Send the address as an object."]}
+    errors = {
+        f"{path}.{required}": ["This field is required."]
+        for required in ADDRESS_REQUIRED_FIELDS
+        if not str(address.get(required) or "").strip()
+    }
+    return {k: str(v).strip() for k, v in address.items() if v is not None}, errors
+
+
 def _validate_and_price(
     *,
     channel: SalesChannel,
@@ -281,13 +324,10 @@ def _validate_and_price(
             error("delivery.service_level", f"Unknown shipping service {code!r}.")
         elif service_level.currency != channel.currency:
             error("delivery.service_level", f"{code} is not priced in {channel.currency}.")
-        address = delivery.get("address") or {}
-        if not address:
-            error("delivery.address", "A shipping address is required to ship.")
-        for required in ("line1", "city", "postal_code", "country"):
-            if address and not str(address.get(required) or "").strip():
-                error(f"delivery.address.{required}", "This field is required.")
-        ship_to = {k: str(v).strip() for k, v in address.items() if v is not None}
+        ship_to, address_errors = clean_address(delivery.get("address"), path="delivery.address")
+        for path, messages in address_errors.items():
+            for message in messages:
+                error(path, message)
         country, region = ship_to.get("country", ""), ship_to.get("region", "")
     elif method == Order.DeliveryMethod.PICKUP:
         code = delivery.get("location") or ""
@@ -382,19 +422,17 @@ def _find_or_create_customer(data: dict[str, str]) -> Customer:
 
 
 def _shortfall_problem(capture: _Capture, plan: AllocationPlan) -> InsufficientStock:
-    """409 body: what each short line asked for and what the network has (error path only)."""
-    location_ids = [capture.pickup_location.pk] if capture.pickup_location else None
-    available_by_sku: dict[int, int] = {}
-    for row in atp_snapshot(
-        sku_ids={line.sku_id for line in capture.lines}, location_ids=location_ids
-    ):
-        available_by_sku[row.sku_id] = available_by_sku.get(row.sku_id, 0) + max(row.available, 0)
+    """409 body: what each short line asked for and how many units the plan could give it.
+
+    "Available" is what the sourcing rules can really deliver (locations allowed to ship, the
+    shipment limit), not the network's raw stock: a storefront offers the customer that number.
+    """
     short = [
         {
             "field": f"lines[{line.line_number - 1}].quantity",
             "sku": line.sku_code,
             "requested": line.quantity,
-            "available": available_by_sku.get(line.sku_id, 0),
+            "available": max(line.quantity - plan.shortfalls[line.line_number], 0),
         }
         for line in capture.lines
         if line.line_number in plan.shortfalls
@@ -619,6 +657,8 @@ def _record_capture_events(order, capture, decided: CapturePlan, payment, actor)
             **actor_fields,
         )
     )
+    for event in events:
+        event.message = fit_event_message(event.message)
     OrderEvent.objects.bulk_create(events)
 
 
@@ -716,6 +756,8 @@ def release_hold(*, hold: OrderHold, actor: Any = None, note: str = "") -> Order
     if order.is_on_hold != still_held:
         order.is_on_hold = still_held
         order.save(update_fields=["is_on_hold", "updated_at"])
+        # Work that waited for the hold (fulfillment orders not yet released) may go now.
+        outbox.record(topic="order.hold_released", aggregate_id=order.pk, payload={})
     record_event(
         order=order,
         kind=OrderEvent.Kind.HOLD_RELEASED,
@@ -779,3 +821,332 @@ def capture_payment(*, order: Order, amount, actor: Any = None) -> Payment | Non
         data={"payment": payment.pk, "status": payment.status},
     )
     return payment
+
+
+# --- Changes after capture -----------------------------------------------------------------
+# The order's side of a change during fulfillment. fulfillment.changes drives a change (it
+# cancels the fulfillment orders it touches and gives their stock back) and calls these with
+# the order's row lock held, inside its transaction.
+
+# Until goods leave, an order can be changed; afterwards only returns change it. A pickup
+# order waiting at the store can still be cancelled, not changed.
+CHANGEABLE = {Order.Status.PLACED, Order.Status.BACKORDERED, Order.Status.RELEASED}
+
+
+def validate_line_changes(
+    *, order: Order, changes: Any, lines: list[OrderLine] | None = None
+) -> dict[int, int]:
+    """line_number → units still wanted, for each line the change lowers.
+
+    `changes` is [{"line_number", "quantity"}] with the quantity the customer now wants (0
+    cancels the line). Asking for what the line already has is not an error and not a change,
+    so a retried request is harmless. More than the line has is refused: an increase needs
+    stock, a price and a payment, which is a new order.
+    """
+    if not isinstance(changes, list | tuple) or not changes:
+        raise InvalidInput({"lines": "List at least one line to change."})
+    by_number = {line.line_number: line for line in (lines or order.lines.all())}
+    errors: dict[str, list[str]] = {}
+    wanted: dict[int, int] = {}
+    seen: set[int] = set()
+    for index, change in enumerate(changes):
+        path = f"lines[{index}]"
+        if not isinstance(change, dict):
+            errors[path] = ["Send {line_number, quantity}."]
+            continue
+        number, quantity = change.get("line_number"), change.get("quantity")
+        line = None
+        if isinstance(number, bool) or not isinstance(number, int):
+            errors[f"{path}.line_number"] = ["Give the line number as a whole number."]
+        elif number not in by_number:
+            errors[f"{path}.line_number"] = [f"Order {order.number} has no line {number}."]
+        elif number in seen:
+            errors[f"{path}.line_number"] = [f"Line {number} is listed twice."]
+        else:
+            line = by_number[number]
+            seen.add(number)
+        if isinstance(quantity, bool) or not isinstance(quantity, int):
+            errors[f"{path}.quantity"] = ["Quantity must be a whole number."]
+        elif quantity < 0:
+            errors[f"{path}.quantity"] = ["Quantity cannot be negative; 0 cancels the line."]
+        elif line is not None:
+            remaining = line.quantity - line.quantity_cancelled
+            if quantity > remaining:
+                errors[f"{path}.quantity"] = [
+                    f"Line {number} has {remaining} unit(s); a change can lower it, not raise "
+                    "it. Place a new order for more."
+                ]
+            elif quantity < remaining:
+                wanted[number] = quantity
+    if errors:
+        raise InvalidInput(errors)
+    return wanted
+
+
+def reduce_line_quantities(
+    *,
+    order: Order,
+    quantities: dict[int, int],
+    actor: Any = None,
+    reason: str = "",
+    lines: list[OrderLine] | None = None,
+) -> dict[int, int]:
+    """Lower lines to `quantities` (units still wanted); returns the units cancelled per line.
+
+    The cancelled units come off the backorder first: those are the ones not on their way.
+    The caller gives back the reservations of the cancelled units beyond that, in the same
+    transaction. `lines`, when the caller has them, are updated in place.
+    """
+    if lines is None:
+        lines = list(order.lines.order_by("line_number"))
+    lines = [line for line in lines if line.line_number in quantities]
+    cancelled: dict[int, int] = {}
+    described = []
+    for line in lines:
+        remaining = line.quantity - line.quantity_cancelled
+        units = remaining - quantities[line.line_number]
+        if units <= 0:
+            continue
+        line.quantity_cancelled += units
+        line.quantity_backordered = max(0, line.quantity_backordered - units)
+        cancelled[line.line_number] = units
+        described.append(
+            f"line {line.line_number} ({line.sku_code}) {remaining} → {remaining - units}"
+        )
+    if not cancelled:
+        return cancelled
+    OrderLine.objects.bulk_update(lines, ["quantity_cancelled", "quantity_backordered"])
+    record_event(
+        order=order,
+        kind=OrderEvent.Kind.NOTE,
+        message="Order changed: "
+        + ", ".join(described)
+        + "."
+        + (f" Reason: {reason}" if reason else ""),
+        actor=actor,
+        data={
+            "change": "lines",
+            "cancelled": {str(number): units for number, units in cancelled.items()},
+            "reason": reason,
+        },
+    )
+    return cancelled
+
+
+def update_ship_to(
+    *, order: Order, address: Any, actor: Any = None, reason: str = ""
+) -> dict[str, str] | None:
+    """Check and store a new ship-to address and reprice for it (tax follows the destination).
+
+    Returns the stored address, or None when it is the address the order already has. Raises
+    InvalidInput naming `ship_to.<field>` like capture names `delivery.address.<field>`.
+    """
+    if order.delivery_method != Order.DeliveryMethod.SHIP:
+        location = order.pickup_location.code if order.pickup_location else "the store"
+        raise InvalidInput(
+            {"ship_to": f"Order {order.number} is collected at {location}; it is not shipped."}
+        )
+    ship_to, errors = clean_address(address, path="ship_to")
+    if errors:
+        raise InvalidInput(errors)
+    if ship_to == order.ship_to:
+        return None
+    previous = order.ship_to
+    order.ship_to = ship_to
+    order.save(update_fields=["ship_to", "updated_at"])
+    record_event(
+        order=order,
+        kind=OrderEvent.Kind.NOTE,
+        message=f"Ship-to address changed to {format_address(ship_to)}."
+        + (f" Reason: {reason}" if reason else ""),
+        actor=actor,
+        data={"change": "ship_to", "from": previous, "to": ship_to, "reason": reason},
+    )
+    reprice_order(
+        order=order,
+        tax_rate=tax_rate_for(country=ship_to.get("country", ""), region=ship_to.get("region", "")),
+        actor=actor,
+    )
+    return ship_to
+
+
+def format_address(address: dict[str, str]) -> str:
+    parts = ("line1", "line2", "city", "region", "postal_code", "country")
+    return ", ".join(address[part] for part in parts if address.get(part))
+
+
+def reprice_order(
+    *,
+    order: Order,
+    tax_rate: Decimal | None = None,
+    actor: Any = None,
+    lines: list[OrderLine] | None = None,
+) -> Order:
+    """Recompute the order's totals for the units it still has, and what the payment holds.
+
+    Prices stay as captured. Each line keeps its amounts for the quantity ordered and what
+    remains pays its share of them, the same share shipping captures (`unit price × units`,
+    `line tax × units / quantity`). With `tax_rate` (a new destination) the lines' tax is
+    recomputed at that rate first. Shipping is the service level's price for the weight that
+    remains, never more than the customer was quoted. `lines` (with their SKUs), when the
+    caller has them, save a query.
+    """
+    currency = order.currency
+    if lines is None:
+        lines = list(order.lines.select_related("sku").order_by("line_number"))
+    if tax_rate is not None:
+        retaxed = []
+        for line in lines:
+            tax = (Money(line.line_total_amount, currency) * tax_rate).amount
+            if tax != line.tax_amount:
+                line.tax_amount = tax
+                retaxed.append(line)
+        OrderLine.objects.bulk_update(retaxed, ["tax_amount"])
+    remaining = []
+    for line in lines:
+        units = line.quantity - line.quantity_cancelled
+        if units <= 0:
+            continue
+        unit_price = Money(line.unit_price_amount, currency)
+        remaining.append(
+            PricedLine(
+                line_number=line.line_number,
+                sku_id=line.sku_id,
+                sku_code=line.sku_code,
+                name=line.name,
+                quantity=units,
+                unit_price=unit_price,
+                line_total=unit_price * units,
+                tax=Money(line.tax_amount * units / line.quantity, currency),
+                weight_kg=line.sku.weight_kg * units,
+            )
+        )
+    shipping = Money.zero(currency)
+    if remaining:
+        shipping = min(
+            shipping_price(
+                service_level=order.service_level,
+                weight_kg=sum((line.weight_kg for line in remaining), start=Decimal("0")),
+                currency=currency,
+            ),
+            Money(order.shipping_amount, currency),
+        )
+    totals = order_totals(lines=remaining, shipping=shipping, currency=currency)
+    if order.discount_amount and order.subtotal_amount:
+        # A discount shrinks with the goods it was given on.
+        discount = Money(
+            order.discount_amount * totals.subtotal.amount / order.subtotal_amount, currency
+        )
+        totals = Totals(
+            subtotal=totals.subtotal,
+            discount=discount,
+            tax=totals.tax,
+            shipping=totals.shipping,
+            total=totals.subtotal - discount + totals.tax + totals.shipping,
+        )
+    before = {
+        "subtotal": str(order.subtotal_amount),
+        "discount": str(order.discount_amount),
+        "tax": str(order.tax_amount),
+        "shipping": str(order.shipping_amount),
+        "total": str(order.total_amount),
+    }
+    after = {
+        "subtotal": str(totals.subtotal.amount),
+        "discount": str(totals.discount.amount),
+        "tax": str(totals.tax.amount),
+        "shipping": str(totals.shipping.amount),
+        "total": str(totals.total.amount),
+    }
+    if before != after:
+        order.subtotal_amount = totals.subtotal.amount
+        order.discount_amount = totals.discount.amount
+        order.tax_amount = totals.tax.amount
+        order.shipping_amount = totals.shipping.amount
+        order.total_amount = totals.total.amount
+        order.save(
+            update_fields=[
+                "subtotal_amount",
+                "discount_amount",
+                "tax_amount",
+                "shipping_amount",
+                "total_amount",
+                "updated_at",
+            ]
+        )
+        record_event(
+            order=order,
+            kind=OrderEvent.Kind.NOTE,
+            message=f"Totals recomputed: total {before['total']} → {after['total']} {currency} "
+            f"(subtotal {after['subtotal']}, tax {after['tax']}, shipping {after['shipping']}).",
+            actor=actor,
+            data={"before": before, "after": after},
+        )
+    _settle_open_payments(order, actor)
+    return order
+
+
+def _settle_open_payments(order: Order, actor: Any) -> None:
+    """Make the payments still open hold exactly what the order has yet to collect.
+
+    Less is due: the authorization is lowered on our side; the provider releases what is
+    never captured when the authorization is captured or lapses, so no gateway call is
+    needed (and a void would drop the whole authorization). More is due (a new address with a
+    higher tax): cash on delivery and bank transfer simply ask for more, a card or PayPal
+    authorization cannot grow, so the change is refused.
+    """
+    open_payments = list(
+        order.payments.select_for_update()
+        .filter(status__in=[Payment.Status.AUTHORIZED, Payment.Status.PENDING])
+        .order_by("id")
+    )
+    if not open_payments:
+        return
+    collected = order.payments.filter(
+        status__in=[Payment.Status.CAPTURED, Payment.Status.REFUNDED]
+    ).aggregate(total=Sum("amount"))["total"] or Decimal("0")
+    due = max(order.total_amount - collected, Decimal("0"))
+    held = sum((payment.amount for payment in open_payments), start=Decimal("0"))
+    if held == due:
+        return
+    if held < due:
+        pending = [p for p in open_payments if p.status == Payment.Status.PENDING]
+        if not pending:
+            raise DomainError(
+                f"The change raises what order {order.number} costs to {order.total_amount} "
+                f"{order.currency}, more than the {held} {order.currency} the payment "
+                "authorized. Cancel and place a new order instead.",
+                code="payment_insufficient",
+                authorized=str(held),
+                total=str(order.total_amount),
+            )
+        changed = [(pending[-1], pending[-1].amount, pending[-1].amount + due - held)]
+    else:
+        changed = []
+        excess = held - due
+        for payment in reversed(open_payments):  # the newest part is released first
+            cut = min(excess, payment.amount)
+            if cut:
+                changed.append((payment, payment.amount, payment.amount - cut))
+                excess -= cut
+    for payment, old_amount, new_amount in changed:
+        if new_amount:
+            payment.amount = new_amount
+            payment.save(update_fields=["amount", "updated_at"])
+        else:
+            # Nothing of this part is due any more. It may share the provider's authorization
+            # with another part (a split at a partial capture), so no void goes to the gateway.
+            transition_payment(payment, Payment.Status.VOIDED)
+        record_event(
+            order=order,
+            kind=OrderEvent.Kind.PAYMENT,
+            message=f"{payment.get_method_display()} amount changed from {old_amount} to "
+            f"{new_amount} {payment.currency} after the order changed.",
+            actor=actor,
+            data={
+                "payment": payment.pk,
+                "status": payment.status,
+                "from": str(old_amount),
+                "to": str(new_amount),
+            },
+        )

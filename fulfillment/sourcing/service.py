@@ -23,7 +23,13 @@ from orders.models import Order, OrderEvent, OrderLine
 from orders.planning import CaptureContext, CapturePlan, get_planner
 from orders.services import record_event, transition
 
-SOURCEABLE = {Order.Status.PLACED, Order.Status.BACKORDERED, Order.Status.RELEASED}
+# Partially shipped: a short pick may leave units to source again after the first parcel left.
+SOURCEABLE = {
+    Order.Status.PLACED,
+    Order.Status.BACKORDERED,
+    Order.Status.RELEASED,
+    Order.Status.PARTIALLY_SHIPPED,
+}
 COVERING_STATES = [Reservation.State.ACTIVE, Reservation.State.FULFILLED]
 
 

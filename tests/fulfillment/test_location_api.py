@@ -280,6 +280,45 @@ def test_pickup_over_http(catalogue, store, channel, scanner):
     assert order.payments.get(status=Payment.Status.CAPTURED).amount == order.total_amount
 
 
+def test_a_transfer_is_shipped_and_received_over_http(
+    catalogue, warehouse, store, channel, scanner, ups
+):
+    sku = catalogue[0]  # the store holds none: the warehouse transfers it
+    order, (transfer,) = released_order(
+        channel,
+        lines=[{"sku": "SKU-A", "quantity": 2}],
+        delivery={"method": "pickup", "location": store.code},
+    )
+    assert transfer.kind == FulfillmentOrder.Kind.TRANSFER
+    run_to_packed(scanner, transfer)
+    shipped = scanner.post(
+        step_url(transfer, "ship"), {"carrier": "ups", "tracking_number": "T1"}, format="json"
+    )
+    assert shipped.json()["status"] == "shipped"
+
+    received = scanner.post(step_url(transfer, "receive"), format="json")
+    again = scanner.post(step_url(transfer, "receive"), format="json")
+
+    assert received.status_code == again.status_code == 200
+    assert received.json()["status"] == again.json()["status"] == "delivered"
+    level = StockLevel.objects.get(sku=sku, location=store)
+    assert (level.on_hand, level.reserved) == (2, 2)
+    assert StockMovement.objects.filter(location=store, kind="transfer_in").count() == 1
+    (pickup,) = scanner.get(work_url(store.code)).json()["results"]
+    assert (pickup["kind"], pickup["status"]) == ("pickup", "ready_for_pickup")
+    order.refresh_from_db()
+    assert order.status == Order.Status.READY_FOR_PICKUP
+
+
+def test_receiving_what_is_not_an_inbound_transfer_is_409(catalogue, warehouse, channel, scanner):
+    _, (fo,) = released_order(channel)
+
+    response = scanner.post(step_url(fo, "receive"), format="json")
+
+    assert response.status_code == 409
+    assert response.json()["code"] == "not_a_transfer"
+
+
 def test_packing_slip_and_label_download_as_pdf(catalogue, warehouse, channel, scanner, ups):
     _, (fo,) = released_order(channel)
     run_to_packed(scanner, fo)

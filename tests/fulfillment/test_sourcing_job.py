@@ -181,3 +181,64 @@ def forget_broker_connections(app):
     """Celery caches its connection pool and producer pool; both point at the old broker."""
     app._pool = None
     app.amqp._producer_pool = None
+
+
+@pytest.mark.django_db
+def test_units_short_picked_after_a_first_parcel_left_are_sourced_again(catalogue, channel):
+    """Two SKUs from one warehouse: A ships, B's unit is not found on the shelf. The order is
+    partially shipped, and the job still sources B again (the shelf's other units remain)."""
+    from fulfillment.warehouse import build_pick_lists, confirm_pick, pack, ship
+
+    sku_a, _, _ = catalogue
+    order = capture(
+        channel,
+        lines=[{"sku": "SKU-A", "quantity": 1}, {"sku": "SKU-B", "quantity": 1}],
+    )
+    (first,) = source_order(order_id=order.pk)
+    (pick_list,) = build_pick_lists(location=first.location, strategy="single")
+    found = {
+        item.pk: (1 if item.fulfillment_line.sku_id == sku_a.pk else 0)
+        for item in pick_list.items.select_related("fulfillment_line")
+    }
+    confirm_pick(pick_list=pick_list, picked=found)
+    pack(fulfillment_order=first, packages=[{"weight_kg": "1.0"}])
+    carrier = first.carrier_service.carrier
+    ship(fulfillment_order=first, carrier=carrier, tracking_number="T-1")
+    order.refresh_from_db()
+    assert order.status == Order.Status.PARTIALLY_SHIPPED
+
+    (second,) = source_order(order_id=order.pk)
+
+    second.refresh_from_db()
+    assert second.location.code == "WH-EAST"
+    assert second.status == FulfillmentOrder.Status.RELEASED
+    assert list(second.lines.values_list("sku__code", "quantity")) == [("SKU-B", 1)]
+    assert source_order(order_id=order.pk) == []  # nothing left to do
+
+
+@pytest.mark.django_db
+def test_lifting_the_last_hold_sends_the_order_back_to_the_sourcing_job(
+    catalogue, channel, django_capture_on_commit_callbacks
+):
+    from oms.core import outbox
+
+    order = capture(channel)
+    place_hold(order=order, reason="fraud_review")
+    place_hold(order=order, reason="address")
+    source_order(order_id=order.pk)
+    holds = list(order.holds.order_by("pk"))
+
+    def enqueued_sourcing():
+        with django_capture_on_commit_callbacks() as callbacks:
+            outbox.relay_pending()
+        return [c.args[1:] for c in callbacks if c.args and c.args[0] is source_order_task]
+
+    from orders.services import release_hold
+
+    enqueued_sourcing()  # order.placed, already handled above
+    release_hold(hold=holds[0])
+    assert enqueued_sourcing() == []  # still held by the other
+    release_hold(hold=holds[1])
+    assert enqueued_sourcing() == [(order.pk,)]
+    source_order_task(order.pk)
+    assert FulfillmentOrder.objects.get(order=order).status == FulfillmentOrder.Status.RELEASED

@@ -678,6 +678,16 @@ def test_the_notification_task_sends_each_email_once(
     assert order.events.filter(kind="notification").count() == 1
 
 
+def test_the_backorder_email_tells_the_new_date(catalogue, warehouse, channel, mailoutbox):
+    order = capture(channel)
+
+    assert notify_customer(order.pk, "backorder_update", {"promised_date": "2026-12-01"})
+
+    (mail,) = mailoutbox
+    assert order.number in mail.subject
+    assert "2026-12-01" in mail.body
+
+
 def test_packing_slip_and_label_are_pdfs(catalogue, warehouse, channel, ups):
     _, (fo,) = released_order(
         channel,
