@@ -41,6 +41,7 @@ def test_seed_demo_builds_the_demo_world_and_is_safe_to_repeat():
     )
     assert Customer.objects.count() == 50
     assert CarrierService.objects.exists()
+    assert Location.objects.get(code="DS-ACME").contact_email  # POs go to the vendor by email
     assert SourcingRuleSet.objects.filter(channel__isnull=True, is_active=True).count() == 1
     # out-of-stock tail and low-stock SKUs exist
     assert not StockLevel.objects.filter(sku__code="SKU-0200", on_hand__gt=0).exists()

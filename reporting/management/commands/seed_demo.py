@@ -164,6 +164,7 @@ LOCATIONS = [
         "postal_code": "43219",
         "latitude": "40.000700",
         "longitude": "-82.883900",
+        "contact_email": "orders@acme-dropship.example",  # purchase orders are emailed here
         "ships_orders": True,
         "allows_pickup": False,
         # Vendors take longer to hand over and cost more, so they are the last resort.
