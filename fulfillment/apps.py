@@ -7,6 +7,7 @@ class FulfillmentConfig(AppConfig):
     def ready(self) -> None:
         from fulfillment.sourcing.planner import EnginePlanner
         from fulfillment.subscribers import (
+            on_fulfillment_cancelled,
             on_order_cancelled,
             on_order_hold_released,
             on_order_placed,
@@ -22,3 +23,10 @@ class FulfillmentConfig(AppConfig):
         outbox.subscribe("stock.received", on_stock_received)
         # A cancellation in the orders app cancels the fulfillment orders left open.
         outbox.subscribe("order.cancelled", on_order_cancelled)
+        # A cancelled purchase order is cancelled with its vendor too.
+        outbox.subscribe("fulfillment.cancelled", on_fulfillment_cancelled)
+
+        # Rule sets, carrier services and holidays are cached per process; saves invalidate.
+        from fulfillment import reference_cache
+
+        reference_cache.connect_signals()

@@ -16,7 +16,12 @@ from django.db.models import Prefetch, QuerySet
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field
+from drf_spectacular.utils import (
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_field,
+    extend_schema_serializer,
+)
 from rest_framework import generics, serializers
 from rest_framework.authentication import BasicAuthentication, SessionAuthentication
 from rest_framework.exceptions import ValidationError
@@ -46,6 +51,9 @@ WORK_STATUSES = [
     FulfillmentOrder.Status.READY_FOR_PICKUP,
 ]
 PERMISSION = "fulfillment.change_fulfillmentorder"
+# Goods on their way to a store are few (a truck's worth, not a warehouse's backlog); past this
+# many the list shows the oldest and `inbound.count` says how many more are on the road.
+INBOUND_LIMIT = 100
 
 
 class CanWorkFulfillment(BasePermission):
@@ -111,6 +119,31 @@ class FulfillmentOutput(serializers.Serializer):
         return fo.carrier_service.carrier.code if fo.carrier_service_id else None
 
 
+class InboundOutput(FulfillmentOutput):
+    """A transfer (or a vendor's parcel) on its way to this store, to be received there."""
+
+    destination = serializers.CharField(source="destination_location.code")
+
+
+class InboundListOutput(serializers.Serializer):
+    count = serializers.IntegerField(help_text="Everything on its way here, listed or not.")
+    results = InboundOutput(many=True)
+
+
+@extend_schema_serializer(many=False)
+class LocationWorkOutput(serializers.Serializer):
+    """The location's own work (paginated) and, apart, what it has to receive."""
+
+    count = serializers.IntegerField()
+    next = serializers.URLField(allow_null=True)
+    previous = serializers.URLField(allow_null=True)
+    results = FulfillmentOutput(many=True, help_text="Work to do here, oldest release first.")
+    inbound = InboundListOutput(
+        help_text="Shipped to this store and not yet received, oldest shipment first: receive "
+        "each with POST /api/v1/fulfillments/{id}/receive/."
+    )
+
+
 class PickLineInput(StrictSerializer):
     sku = serializers.CharField(max_length=64)
     quantity_picked = serializers.IntegerField(min_value=0)
@@ -166,18 +199,50 @@ class LocationView(APIView):
 
 
 class LocationWorkView(LocationView, generics.ListAPIView):
-    """Released work at a location, oldest release first: what to pick, pack, ship, hand over."""
+    """Released work at a location, oldest release first: what to pick, pack, ship, hand over.
+
+    Apart from it, under `inbound`, what is on its way to this store and has to be received
+    there: transfers (and drop-ship vendors' parcels) for its pickup orders that have shipped.
+    A fixed number of queries whatever the length of either list.
+    """
 
     serializer_class = FulfillmentOutput
     filter_backends = []
 
+    def get_location(self) -> Location:
+        if not hasattr(self, "_location"):
+            self._location = get_object_or_404(Location, code=self.kwargs["code"])
+        return self._location
+
     def get_queryset(self):
-        location = get_object_or_404(Location, code=self.kwargs["code"])
         return (
             fulfillment_queryset()
-            .filter(location=location, status__in=WORK_STATUSES)
+            .filter(location=self.get_location(), status__in=WORK_STATUSES)
             .order_by("released_at", "id")
         )
+
+    def get_inbound_queryset(self):
+        # The kinds `warehouse.receive_transfer` takes: goods that travel to the pickup store.
+        return (
+            fulfillment_queryset()
+            .select_related("destination_location")
+            .filter(
+                destination_location=self.get_location(),
+                kind__in=[FulfillmentOrder.Kind.TRANSFER, FulfillmentOrder.Kind.DROPSHIP],
+                status=FulfillmentOrder.Status.SHIPPED,
+            )
+            .order_by("shipped_at", "id")
+        )
+
+    @extend_schema(responses={200: LocationWorkOutput})
+    def get(self, request, *args, **kwargs):
+        response = self.list(request, *args, **kwargs)
+        inbound = self.get_inbound_queryset()
+        response.data["inbound"] = {
+            "count": inbound.count(),
+            "results": InboundOutput(inbound[:INBOUND_LIMIT], many=True).data,
+        }
+        return response
 
 
 class FulfillmentActionView(LocationView):

@@ -1,5 +1,6 @@
 """Emails about fulfillment: to customers (shipped, ready for pickup, delivered, new date for a
-backorder, pickup not collected) and to drop-ship vendors (their purchase orders).
+backorder, pickup not collected) and to drop-ship vendors (their purchase orders, and the
+cancellation of a purchase order they should no longer ship).
 
 Sent by a Celery task after the change commits; each email is recorded on the order's timeline,
 and that record is what makes the task safe to run twice.
@@ -31,6 +32,7 @@ SUBJECTS = {
     "pickup_expired": "Your order {number} was not collected and is cancelled",
 }
 PURCHASE_ORDER_SUBJECT = "Purchase order {number}: please ship to our customer"
+PURCHASE_ORDER_CANCELLED_SUBJECT = "Purchase order {number} is cancelled: please do not ship"
 
 
 def notification_key(template: str, fulfillment_id: Any) -> str:
@@ -151,7 +153,9 @@ def _purchase_order_sent(order_id: int, key: str) -> bool:
 def send_purchase_order(fulfillment_id: int) -> bool:
     """Email a drop-ship purchase order to its vendor; False when sent before (or nowhere to).
 
-    At least once, like `notify_customer`: the timeline row follows the mail server's yes.
+    At least once, like `notify_customer`: the timeline row follows the mail server's yes. A
+    purchase order cancelled before this ran is not sent: its cancellation goes out instead
+    (`send_purchase_order_cancellation`), and the vendor is not asked to ship it first.
     """
     fulfillment = (
         FulfillmentOrder.objects.select_related(
@@ -159,6 +163,7 @@ def send_purchase_order(fulfillment_id: int) -> bool:
         )
         .filter(pk=fulfillment_id, kind=FulfillmentOrder.Kind.DROPSHIP)
         .exclude(purchase_order_number="")
+        .exclude(status=FulfillmentOrder.Status.CANCELLED)
         .first()
     )
     if fulfillment is None or not fulfillment.location.contact_email:
@@ -204,5 +209,83 @@ def send_purchase_order(fulfillment_id: int) -> bool:
                     "fulfillment": fulfillment.pk,
                     "purchase_order": fulfillment.purchase_order_number,
                 },
+            )
+    return True
+
+
+def purchase_order_cancellation_key(fulfillment_id: int) -> str:
+    return f"purchase_order_cancelled:{fulfillment_id}"
+
+
+@shared_task(
+    acks_late=True,
+    ignore_result=True,
+    autoretry_for=(ConnectionError, TimeoutError, smtplib.SMTPException),
+    retry_backoff=True,
+    max_retries=8,
+)
+def send_purchase_order_cancellation(fulfillment_id: int) -> bool:
+    """Tell a drop-ship vendor that a purchase order it was sent is cancelled; False when told
+    before, or when the fulfillment is not a cancelled purchase order.
+
+    Once per purchase order, like `send_purchase_order`: the timeline row that follows the mail
+    server's yes is the record. It goes out even if the purchase order email itself never did
+    (cancelled before that task ran, which then skips it): a vendor reading a cancellation of
+    an order it never saw loses a minute, one shipping a cancelled order loses goods. A vendor
+    without a contact email gets a timeline row asking staff to tell it by hand.
+    """
+    fulfillment = (
+        FulfillmentOrder.objects.select_related("order__customer", "location")
+        .filter(
+            pk=fulfillment_id,
+            kind=FulfillmentOrder.Kind.DROPSHIP,
+            status=FulfillmentOrder.Status.CANCELLED,
+        )
+        .exclude(purchase_order_number="")
+        .first()
+    )
+    if fulfillment is None:
+        return False
+    order, vendor = fulfillment.order, fulfillment.location
+    number = fulfillment.purchase_order_number
+    key = purchase_order_cancellation_key(fulfillment.pk)
+    if _purchase_order_sent(order.pk, key):
+        return False
+    data = {"key": key, "fulfillment": fulfillment.pk, "purchase_order": number}
+    if not vendor.contact_email:
+        with transaction.atomic():
+            Order.objects.select_for_update(of=("self",)).filter(pk=order.pk).first()
+            if not _purchase_order_sent(order.pk, key):
+                record_event(
+                    order=order,
+                    kind=OrderEvent.Kind.FULFILLMENT,
+                    message=f"Purchase order {number} is cancelled; {vendor.code} has no contact "
+                    "email: tell the vendor by hand not to ship it.",
+                    data=data,
+                )
+        return False
+    lines = [
+        {"sku": line.sku.code, "name": line.order_line.name, "quantity": line.quantity}
+        for line in fulfillment.lines.select_related("sku", "order_line").order_by("pk")
+    ]
+    body = render_to_string(
+        "fulfillment/email/purchase_order_cancelled.txt",
+        {"fulfillment": fulfillment, "order": order, "vendor": vendor, "lines": lines},
+    )
+    EmailMessage(
+        subject=PURCHASE_ORDER_CANCELLED_SUBJECT.format(number=number),
+        body=body,
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        to=[vendor.contact_email],
+    ).send()
+    with transaction.atomic():
+        Order.objects.select_for_update(of=("self",)).filter(pk=order.pk).first()
+        if not _purchase_order_sent(order.pk, key):
+            record_event(
+                order=order,
+                kind=OrderEvent.Kind.FULFILLMENT,
+                message=f"Emailed the cancellation of purchase order {number} to "
+                f"{vendor.code} ({vendor.contact_email}).",
+                data=data,
             )
     return True

@@ -28,6 +28,7 @@ from datetime import UTC, date, datetime, timedelta
 from fulfillment.sourcing.types import Calendar
 
 CARRIER_WEEKDAYS = frozenset({1, 2, 3, 4, 5})  # ISO weekdays carriers deliver on
+ISO_WEEKDAYS = frozenset(range(1, 8))
 
 
 def as_utc(moment: datetime) -> datetime:
@@ -43,7 +44,8 @@ def is_working_day(day: date, calendar: Calendar) -> bool:
 
 def next_working_day(day: date, calendar: Calendar) -> date:
     """`day` itself if the location works that day, else the next day it does."""
-    if not calendar.working_weekdays:
+    if not calendar.working_weekdays & ISO_WEEKDAYS:
+        # Weekdays 0, 8 or 9 alone would otherwise walk to the year 9999 and overflow.
         raise ValueError("A location calendar needs at least one working weekday.")
     current = day
     while not is_working_day(current, calendar):

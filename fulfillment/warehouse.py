@@ -56,6 +56,8 @@ UNZONED = "unzoned"
 # Package.weight_kg holds 9 digits with 3 decimals.
 MAX_PACKAGE_WEIGHT_KG = Decimal("1000000")
 DONE_STATUSES = {Status.DELIVERED, Status.PICKED_UP}
+# Order states from which a pickup order may still become ready for pickup.
+BEFORE_PICKUP_READY = (Order.Status.PLACED, Order.Status.BACKORDERED, Order.Status.RELEASED)
 
 PICK_LIST_TRANSITIONS: dict[str, set[str]] = {
     PickList.Status.OPEN: {PickList.Status.COMPLETED, PickList.Status.CANCELLED},
@@ -656,11 +658,12 @@ def _ready_for_pickup_if_all_at_store(order: Order, *, actor: Any) -> None:
     """The pickup order becomes ready when every part of it waits on the store's pickup shelf:
     each pickup fulfillment is ready, each transfer was received (its units then sit on a
     pickup fulfillment), and together they cover every unit still ordered. The customer is
-    emailed then, once, and the pickup hold (PICKUP_HOLD_DAYS) starts.
+    emailed then, once, and the pickup hold (PICKUP_HOLD_DAYS) starts. A held order waits:
+    `recheck_pickup_ready` runs this again when its last hold is lifted.
     """
     if order.delivery_method != Order.DeliveryMethod.PICKUP:
         return
-    if order.status not in (Order.Status.PLACED, Order.Status.BACKORDERED, Order.Status.RELEASED):
+    if order.status not in BEFORE_PICKUP_READY:
         return
     if order.is_on_hold:
         return
@@ -975,21 +978,27 @@ def _put_on_pickup(
         ]
     )
     if opened and not order.is_on_hold:
+        _shelve_received_pickup(
+            order, pickup, actor=actor, note=f"transfer FO-{transfer.pk} received"
+        )
+    return pickup
+
+
+def _shelve_received_pickup(
+    order: Order, pickup: FulfillmentOrder, *, actor: Any, note: str
+) -> None:
+    """A pickup holding only received goods has nothing to pick or shelve: released (if it
+    was not) and ready at once. Caller holds the order's and the pickup's locks."""
+    if pickup.status == Status.PENDING:
         pickup.released_at = timezone.now()
         pickup.save(update_fields=["released_at", "updated_at"])
         transition_fulfillment(pickup, Status.RELEASED, actor=actor)
         outbox.record(
             topic="fulfillment.released",
             aggregate_id=pickup.pk,
-            payload={"order": order.number, "location": store.code},
+            payload={"order": order.number, "location": pickup.location.code},
         )
-        transition_fulfillment(
-            pickup,
-            Status.READY_FOR_PICKUP,
-            actor=actor,
-            note=f"transfer FO-{transfer.pk} received",
-        )
-    return pickup
+    transition_fulfillment(pickup, Status.READY_FOR_PICKUP, actor=actor, note=note)
 
 
 # --- Pickup in store -----------------------------------------------------------------------
@@ -999,7 +1008,8 @@ def _put_on_pickup(
 def mark_ready_for_pickup(
     *, fulfillment_order: FulfillmentOrder, actor: Any = None
 ) -> FulfillmentOrder:
-    """The goods wait on the pickup shelf; the customer hears once the whole order is there."""
+    """The goods wait on the pickup shelf; the customer hears once the whole order is there
+    (and, for an order on hold, not before the hold is lifted)."""
     fo = _lock_one(fulfillment_order)
     if fo.status in (Status.READY_FOR_PICKUP, Status.PICKED_UP):
         return fo
@@ -1022,6 +1032,47 @@ def mark_ready_for_pickup(
     transition_fulfillment(fo, Status.READY_FOR_PICKUP, actor=actor)
     _ready_for_pickup_if_all_at_store(fo.order, actor=actor)
     return fo
+
+
+@transaction.atomic
+def recheck_pickup_ready(*, order_id: int, actor: Any = "job:hold-released") -> bool:
+    """Look again whether a pickup order waits complete at the store; run when its last hold
+    is lifted (the `order.hold_released` subscriber).
+
+    While an order is on hold, store work still records what happened to the goods — a pickup
+    marked ready, a transfer received — but the order does not move and the customer is not
+    told: a held order (fraud review, address check) is not announced. Once the hold is gone
+    this does what was held back: a pickup holding only received goods (nothing to shelve) is
+    released and made ready, as `receive_transfer` does for an order that is not held, and if
+    everything now waits at the store the order becomes ready for pickup, with its one email
+    and the start of the pickup hold (`ready_at`). Returns True when the order became ready;
+    False, changing nothing, for an order that is not a pickup, still held, already ready, or
+    not complete at the store — so running it twice emails once.
+    """
+    order = _lock_orders([order_id]).get(order_id)
+    if (
+        order is None
+        or order.delivery_method != Order.DeliveryMethod.PICKUP
+        or order.is_on_hold
+        or order.status not in BEFORE_PICKUP_READY
+    ):
+        return False
+    waiting = _lock_fulfillment_orders(
+        order.fulfillment_orders.filter(
+            kind=Kind.PICKUP, status__in=[Status.PENDING, Status.RELEASED]
+        ).values_list("pk", flat=True)
+    )
+    for pickup in waiting.values():
+        lines = list(pickup.lines.all())
+        # Lines are picked before release only when they arrived on a transfer (packed for
+        # this customer); a pickup of the store's own stock waits for staff to shelve it.
+        if lines and all(line.quantity_picked >= line.quantity for line in lines):
+            pickup.order = order
+            _shelve_received_pickup(
+                order, pickup, actor=actor, note="goods received while the order was on hold"
+            )
+    _ready_for_pickup_if_all_at_store(order, actor=actor)
+    return order.status == Order.Status.READY_FOR_PICKUP
 
 
 @transaction.atomic

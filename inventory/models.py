@@ -1,6 +1,7 @@
 import datetime
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import F, Q
@@ -38,6 +39,24 @@ class SKU(models.Model):
         return f"{self.code} {self.name}"
 
 
+ISO_WEEKDAYS = "1234567"  # 1 = Monday … 7 = Sunday
+
+
+def validate_working_days(value: str) -> None:
+    """At least one ISO weekday digit, each once: a location that never works never ships, and
+    a promise for it would have no day to land on."""
+    strays = sorted({char for char in value if char not in ISO_WEEKDAYS})
+    if strays or not value:
+        shown = ", ".join(repr(char) for char in strays)
+        raise ValidationError(
+            "List the days the location ships on as digits 1 (Monday) to 7 (Sunday), e.g. "
+            "12345 for Monday to Friday" + (f"; {shown} is not one." if strays else "."),
+            code="invalid_working_days",
+        )
+    if len(set(value)) != len(value):
+        raise ValidationError("Name each day once.", code="repeated_working_days")
+
+
 class Location(models.Model):
     class Type(models.TextChoices):
         WAREHOUSE = "warehouse", "Warehouse"
@@ -65,12 +84,15 @@ class Location(models.Model):
     )
     cutoff_time = models.TimeField(
         default=datetime.time(14, 0),
-        help_text="Orders released after this time (UTC) start handling the next working day.",
+        help_text="Orders placed at or after this time start handling on the next working day. "
+        "Read on the UTC clock: the order's time is converted to UTC before comparing.",
     )
     working_days = models.CharField(
         max_length=7,
         default="12345",
-        help_text="ISO weekdays the location ships on: 1 = Monday … 7 = Sunday.",
+        validators=[validate_working_days],
+        help_text="ISO weekdays the location ships on, as digits: 1 = Monday … 7 = Sunday "
+        "(12345 is Monday to Friday).",
     )
     contact_email = models.EmailField(
         blank=True,

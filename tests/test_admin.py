@@ -335,6 +335,55 @@ def test_negative_safety_stock_is_a_form_error(staff_client, sku_a, warehouse):
     assert level.safety_stock == 0
 
 
+def location_form(location, **changes) -> dict:
+    """The location's change form as the browser posts it, with `changes` typed in."""
+    data = {
+        "code": location.code,
+        "name": location.name,
+        "type": location.type,
+        "line1": location.line1,
+        "city": location.city,
+        "region": location.region,
+        "postal_code": location.postal_code,
+        "country": str(location.country),
+        "latitude": str(location.latitude),
+        "longitude": str(location.longitude),
+        "ships_orders": "on",
+        "handling_days": location.handling_days,
+        "priority": location.priority,
+        "cutoff_time": "14:00:00",
+        "working_days": location.working_days,
+        "contact_email": "",
+        "is_active": "on",
+    }
+    data.update(changes)
+    return data
+
+
+@pytest.mark.parametrize("days", ["89", "0", "1,2,3", "mon"])
+def test_working_days_without_a_weekday_are_a_form_error_on_the_field(
+    staff_client, warehouse, days
+):
+    response = staff_client.post(change_url(warehouse), location_form(warehouse, working_days=days))
+
+    assert response.status_code == 200
+    errors = response.context["adminform"].form.errors
+    assert list(errors) == ["working_days"]
+    assert "1 (Monday) to 7 (Sunday)" in errors["working_days"][0]
+    warehouse.refresh_from_db()
+    assert warehouse.working_days == "12345"
+
+
+def test_valid_working_days_are_saved_from_the_admin(staff_client, warehouse):
+    response = staff_client.post(
+        change_url(warehouse), location_form(warehouse, working_days="123456")
+    )
+
+    assert response.status_code == 302
+    warehouse.refresh_from_db()
+    assert warehouse.working_days == "123456"
+
+
 def test_movements_are_read_only(staff_client, sku_a):
     movement = StockMovement.objects.first()
 

@@ -4,11 +4,12 @@ Pure and deterministic: no ORM, no clock, no randomness; candidates, lines and s
 sorted by code/id first, so the same request always gives the same plan.
 
 Who may take part
-    Ship orders: candidates that ship, whose type is in `rules.ship_location_types` and that the
-    channel does not exclude. Each shipment goes from one location to the customer by the
-    cheapest carrier service of the requested service level whose rate band covers the distance
-    and the shipment's weight (any service level when the request names none); a location no
-    band covers cannot ship there. Pickup orders: see `_source_pickup`.
+    Ship orders: candidates that ship, whose type is in `rules.ship_location_types`, that the
+    channel does not exclude and whose calendar has a working weekday (one without ships
+    nothing and is named in the explanation). Each shipment goes from one location to the
+    customer by the cheapest carrier service of the requested service level whose rate band
+    covers the distance and the shipment's weight (any service level when the request names
+    none); a location no band covers cannot ship there. Pickup orders: see `_source_pickup`.
 
 What a plan may look like
     One shipment per location, at most `rules.max_shipments` of them. Every line has a
@@ -49,7 +50,7 @@ from datetime import date
 from decimal import Decimal
 from itertools import combinations, product
 
-from fulfillment.promising import promise_date
+from fulfillment.promising import ISO_WEEKDAYS, promise_date
 from fulfillment.sourcing.rates import distance_km, parcel_price, rate_for
 from fulfillment.sourcing.types import (
     Assignment,
@@ -239,6 +240,8 @@ def _pickup_refusal(store: Candidate | None, location_id: int | None, rules: Rul
         return f"{store.code}: {store.type} locations may not serve pickup under these rules."
     if store.location_id in rules.excluded_location_ids:
         return f"{store.code} is excluded by the channel's rules."
+    if not _works(store):
+        return f"{store.code} has no working days: it never hands over."
     return None
 
 
@@ -781,12 +784,20 @@ def _allowed_to_ship(
             reason = "does not ship"
         elif candidate.type not in rules.ship_location_types:
             reason = f"{candidate.type} locations may not ship under these rules"
+        elif not _works(candidate):
+            reason = "has no working days: it never ships"
         else:
             allowed.append(candidate)
             continue
         if any(candidate.available.get(sku, 0) > 0 for sku in skus):
             refused.append((candidate, reason))
     return allowed, refused
+
+
+def _works(candidate: Candidate) -> bool:
+    """A location whose calendar names no ISO weekday (bad data) never ships: no promise
+    could be made for it, so it takes no part rather than failing the whole request."""
+    return bool(candidate.calendar.working_weekdays & ISO_WEEKDAYS)
 
 
 def _refused_sentences(refused: list[tuple[Candidate, str]], verb: str) -> list[str]:

@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from fulfillment.models import FulfillmentOrder
 from fulfillment.notifications import notify_customer
+from fulfillment.sourcing.service import source_order
 from fulfillment.tasks import cancel_uncollected_pickups
 from fulfillment.warehouse import (
     build_pick_lists,
@@ -20,13 +21,15 @@ from fulfillment.warehouse import (
     mark_ready_for_pickup,
     pack,
     receive_transfer,
+    recheck_pickup_ready,
     ship,
 )
 from inventory.models import Reservation, StockLevel, StockMovement
+from oms.core import outbox
 from oms.core import tasks as core_tasks
 from oms.core.errors import DomainError
 from orders.models import Order, OrderEvent, Payment
-from orders.services import cancel_order
+from orders.services import cancel_order, place_hold, release_all_holds
 from tests.factories import requires_postgres, stock
 from tests.fulfillment.test_warehouse import captured, released_order
 from tests.test_concurrency import run_together
@@ -399,6 +402,128 @@ def test_transferred_units_are_restocked_at_the_store_when_not_collected(
     assert order.status == Order.Status.CANCELLED
     assert_stock(sku, store, on_hand=2, reserved=0)  # on the store's shelf, for sale
     assert_stock(sku, warehouse, on_hand=8, reserved=0)
+
+
+# --- On hold -------------------------------------------------------------------------------
+# A held order (fraud review, address check) is not announced to the customer: store work
+# still records where the goods are, and lifting the last hold announces what is ready.
+
+
+def lift_holds(order, committed):
+    """Release every hold and deliver the outbox as the relay would, emails included."""
+    with committed():
+        release_all_holds(order=order)
+    with committed():
+        outbox.relay_pending()
+
+
+def test_a_pickup_shelved_while_on_hold_is_announced_when_the_hold_is_lifted(
+    catalogue, store, channel, emails, committed
+):
+    sku = catalogue[0]
+    stock(sku, store, 5)
+    order, (fo,) = pickup_order(channel, store, 2)
+    place_hold(order=order, reason="fraud_review")
+
+    with committed():
+        mark_ready_for_pickup(fulfillment_order=fo)
+
+    # The goods are on the shelf, but nobody tells the customer of a held order.
+    fo.refresh_from_db()
+    order.refresh_from_db()
+    assert (fo.status, fo.ready_at) == (Status.READY_FOR_PICKUP, None)
+    assert order.status == Order.Status.RELEASED
+    assert ready_emails(emails) == []
+    with pytest.raises(DomainError) as refused:
+        confirm_pickup(fulfillment_order=fo)
+    assert refused.value.code == "order_not_ready"
+
+    lift_holds(order, committed)
+
+    order.refresh_from_db()
+    fo.refresh_from_db()
+    assert order.status == Order.Status.READY_FOR_PICKUP
+    assert fo.ready_at is not None  # the pickup hold counts from now, not from the shelving
+    (mail,) = ready_emails(emails)
+    assert order.number in mail.subject
+
+    # The relay delivering the message again, or the check running again, emails nobody.
+    with committed():
+        assert recheck_pickup_ready(order_id=order.pk) is False
+    assert len(ready_emails(emails)) == 1
+    confirm_pickup(fulfillment_order=fo)
+    order.refresh_from_db()
+    assert order.status == Order.Status.COMPLETED
+
+
+def test_a_transfer_received_while_on_hold_is_announced_when_the_hold_is_lifted(
+    catalogue, warehouse, store, channel, ups, emails, committed
+):
+    sku = catalogue[0]  # the store holds none: the warehouse transfers it
+    order, (transfer,) = pickup_order(channel, store, 2)
+    send_transfer(transfer, ups)
+    place_hold(order=order, reason="address")
+
+    with committed():
+        receive_transfer(fulfillment_order=transfer)
+
+    # Received and held for the order at the store; the order waits for its hold.
+    assert_stock(sku, store, on_hand=2, reserved=2)
+    pickup = order.fulfillment_orders.get(kind=Kind.PICKUP)
+    assert (pickup.status, pickup.ready_at) == (Status.PENDING, None)
+    order.refresh_from_db()
+    assert order.status == Order.Status.RELEASED
+    assert ready_emails(emails) == []
+
+    lift_holds(order, committed)
+
+    pickup.refresh_from_db()
+    assert pickup.status == Status.READY_FOR_PICKUP
+    assert pickup.released_at is not None and pickup.ready_at is not None
+    order.refresh_from_db()
+    assert order.status == Order.Status.READY_FOR_PICKUP
+    assert len(ready_emails(emails)) == 1
+    # The sourcing job the same message enqueued finds nothing to do.
+    assert source_order(order_id=order.pk) == []
+    with committed():
+        outbox.relay_pending()
+        recheck_pickup_ready(order_id=order.pk)
+    assert len(ready_emails(emails)) == 1
+
+    confirm_pickup(fulfillment_order=pickup)
+    order.refresh_from_db()
+    assert order.status == Order.Status.COMPLETED
+    assert captured(order) == order.total_amount
+
+
+def test_lifting_a_hold_announces_nothing_while_goods_are_still_missing(
+    catalogue, warehouse, store, channel, ups, emails, committed
+):
+    sku = catalogue[0]
+    stock(sku, store, 1)  # one unit at the store, two more come from the warehouse
+    order, fos = pickup_order(channel, store, 3)
+    by_kind = {fo.kind: fo for fo in fos}
+    pickup, transfer = by_kind[Kind.PICKUP], by_kind[Kind.TRANSFER]
+    send_transfer(transfer, ups)
+    place_hold(order=order, reason="fraud_review")
+    with committed():
+        receive_transfer(fulfillment_order=transfer)
+
+    lift_holds(order, committed)
+
+    # The store's own unit is not on the shelf yet: staff still have to shelve it.
+    pickup.refresh_from_db()
+    order.refresh_from_db()
+    assert pickup.status == Status.RELEASED
+    assert order.status == Order.Status.RELEASED
+    assert ready_emails(emails) == []
+
+    with committed():
+        mark_ready_for_pickup(fulfillment_order=pickup)
+
+    order.refresh_from_db()
+    assert order.status == Order.Status.READY_FOR_PICKUP
+    assert len(ready_emails(emails)) == 1
 
 
 # --- At the same instant (PostgreSQL row locks) --------------------------------------------

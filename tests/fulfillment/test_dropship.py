@@ -9,9 +9,15 @@ from django.db.models import Sum
 from django.urls import reverse
 from rest_framework.test import APIClient
 
+from fulfillment.changes import change_order_lines
 from fulfillment.models import Carrier, FulfillmentOrder
-from fulfillment.notifications import notify_customer, send_purchase_order
+from fulfillment.notifications import (
+    notify_customer,
+    send_purchase_order,
+    send_purchase_order_cancellation,
+)
 from fulfillment.services import create_fulfillment_orders, release_fulfillment
+from fulfillment.sourcing.service import source_order
 from fulfillment.warehouse import (
     build_pick_lists,
     confirm_pick,
@@ -22,6 +28,7 @@ from fulfillment.warehouse import (
     ship,
 )
 from inventory.models import Location, Reservation, StockLevel, StockMovement
+from oms.core import outbox
 from oms.core import tasks as core_tasks
 from oms.core.errors import DomainError, IllegalTransition, InvalidInput
 from orders.models import Order, OrderEvent, Payment
@@ -41,7 +48,7 @@ PROBLEM_JSON = "application/problem+json"
 def emails(monkeypatch, mailoutbox):
     """Emails (to customers and vendors) go out as soon as the change commits."""
     original = core_tasks._enqueue
-    inline = {notify_customer.name, send_purchase_order.name}
+    inline = {notify_customer.name, send_purchase_order.name, send_purchase_order_cancellation.name}
 
     def enqueue(task, *args):
         if task.name in inline:
@@ -220,6 +227,127 @@ def test_a_vendors_part_of_a_pickup_order_goes_to_the_pickup_store(
     order.refresh_from_db()
     assert order.status == Order.Status.COMPLETED
     assert captured(order) == order.total_amount
+
+
+# --- A cancelled purchase order ------------------------------------------------------------
+
+
+def relay(committed):
+    """Deliver the outbox as the relay does, twice: a cancellation from the orders app is
+    relayed (`order.cancelled`) and then its fulfillment side (`fulfillment.cancelled`)."""
+    for _ in range(2):
+        with committed():
+            outbox.relay_pending()
+
+
+def cancellations(mailbox):
+    return [mail for mail in mailbox if "is cancelled" in mail.subject]
+
+
+def test_cancelling_the_order_tells_the_vendor_not_to_ship_its_purchase_order(
+    gadget, vendor, standard_service, ny_tax, channel, emails, committed
+):
+    order, fo = dropship_order(channel, committed=committed)
+    number = fo.purchase_order_number
+    relay(committed)  # what capture and release left in the outbox
+    assert len(emails) == 1  # the purchase order
+
+    with committed():
+        cancel_order(order=order, reason="customer changed their mind")
+    relay(committed)
+
+    fo.refresh_from_db()
+    assert fo.status == Status.CANCELLED
+    (mail,) = cancellations(emails)
+    assert mail.to == ["orders@gadget.example"]
+    assert number in mail.subject
+    for text in (number, order.number, "do not ship", "2 × SKU-VENDOR"):
+        assert text in mail.body
+    assert order.events.filter(
+        message=f"Emailed the cancellation of purchase order {number} to VENDOR-1 "
+        "(orders@gadget.example).",
+        data__purchase_order=number,
+    ).exists()
+
+    # The relay or the task running again tells the vendor nothing more.
+    relay(committed)
+    assert send_purchase_order_cancellation(fo.pk) is False
+    assert len(cancellations(emails)) == 1
+    assert order.events.filter(data__key=f"purchase_order_cancelled:{fo.pk}").count() == 1
+
+
+def test_an_order_change_cancels_the_old_purchase_order_and_issues_a_new_one(
+    gadget, vendor, standard_service, ny_tax, channel, emails, committed
+):
+    order, fo = dropship_order(channel, quantity=2, committed=committed)
+    old_number = fo.purchase_order_number
+
+    with committed():
+        change_order_lines(order.pk, [{"line_number": 1, "quantity": 1}], reason="one is enough")
+    relay(committed)
+    with committed():
+        (replacement,) = source_order(order_id=order.pk)
+
+    (cancelled,) = cancellations(emails)
+    assert old_number in cancelled.subject and "2 × SKU-VENDOR" in cancelled.body
+    replacement.refresh_from_db()
+    assert replacement.purchase_order_number not in ("", old_number)
+    new_mail = emails[-1]
+    assert replacement.purchase_order_number in new_mail.subject
+    assert "1 × SKU-VENDOR" in new_mail.body
+    assert [m.subject for m in emails] == [
+        f"Purchase order {old_number}: please ship to our customer",
+        f"Purchase order {old_number} is cancelled: please do not ship",
+        f"Purchase order {replacement.purchase_order_number}: please ship to our customer",
+    ]
+
+
+def test_a_purchase_order_cancelled_before_it_was_emailed_is_never_sent(
+    gadget, vendor, standard_service, ny_tax, channel, emails, committed
+):
+    order, fo = dropship_order(channel)  # its email task has not run yet
+
+    with committed():
+        cancel_order(order=order)
+    relay(committed)
+
+    assert send_purchase_order(fo.pk) is False  # the late task: nothing to ship
+    (mail,) = emails
+    assert fo.purchase_order_number in mail.subject and "is cancelled" in mail.subject
+
+
+def test_a_vendor_without_an_email_is_told_by_hand_of_the_cancellation(
+    gadget, vendor, standard_service, ny_tax, channel, emails, committed
+):
+    Location.objects.filter(pk=vendor.pk).update(contact_email="")  # test set-up
+    order, fo = dropship_order(channel, committed=committed)
+
+    with committed():
+        cancel_order(order=order)
+    relay(committed)
+    relay(committed)
+
+    assert emails == []
+    (flag,) = order.events.filter(data__key=f"purchase_order_cancelled:{fo.pk}")
+    assert "tell the vendor by hand" in flag.message
+    assert fo.purchase_order_number in flag.message
+
+
+def test_a_purchase_order_never_issued_needs_no_cancellation(
+    gadget, vendor, standard_service, ny_tax, channel, emails, committed
+):
+    order = capture(channel, [{"sku": "SKU-VENDOR", "quantity": 1}])
+    place_hold(order=order, reason="fraud_review")
+    (fo,) = source(order)  # held: pending, no purchase order number
+
+    with committed():
+        cancel_order(order=order)
+    relay(committed)
+
+    fo.refresh_from_db()
+    assert (fo.status, fo.purchase_order_number) == (Status.CANCELLED, "")
+    assert emails == []
+    assert send_purchase_order_cancellation(fo.pk) is False
 
 
 # --- The vendor's confirmation -------------------------------------------------------------

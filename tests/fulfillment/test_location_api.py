@@ -134,6 +134,99 @@ def test_work_list_shows_only_this_locations_open_work(catalogue, warehouse, cha
     assert scanner.get(work_url("NOWHERE")).status_code == 404
 
 
+def pickup_by_transfer(channel, store, quantity=1):
+    """A pickup order the store lacks the stock for: the warehouse transfers it."""
+    order, (transfer,) = released_order(
+        channel,
+        lines=[{"sku": "SKU-A", "quantity": quantity}],
+        delivery={"method": "pickup", "location": store.code},
+    )
+    assert (transfer.kind, transfer.destination_location) == (
+        FulfillmentOrder.Kind.TRANSFER,
+        store,
+    )
+    return order, transfer
+
+
+def ship_transfer(scanner, transfer, tracking="T1"):
+    run_to_packed(scanner, transfer)
+    response = scanner.post(
+        step_url(transfer, "ship"), {"carrier": "ups", "tracking_number": tracking}, format="json"
+    )
+    assert response.json()["status"] == "shipped"
+
+
+def test_a_store_sees_what_to_receive_apart_from_its_own_work(
+    catalogue, warehouse, store, channel, scanner, ups
+):
+    stock(catalogue[1], store, 2)
+    _, (own,) = released_order(
+        channel,
+        lines=[{"sku": "SKU-B", "quantity": 1}],
+        delivery={"method": "pickup", "location": store.code},
+    )
+    assert (own.kind, own.location) == (FulfillmentOrder.Kind.PICKUP, store)
+    order, transfer = pickup_by_transfer(channel, store, quantity=2)
+
+    # Released at the warehouse: the warehouse's work, nothing to receive at the store yet.
+    before = scanner.get(work_url(store.code)).json()
+    assert [w["id"] for w in before["results"]] == [own.pk]
+    assert before["inbound"] == {"count": 0, "results": []}
+    assert transfer.pk in [w["id"] for w in scanner.get(work_url("WH-EAST")).json()["results"]]
+
+    ship_transfer(scanner, transfer, tracking="T-77")
+
+    body = scanner.get(work_url(store.code)).json()
+    assert [w["id"] for w in body["results"]] == [own.pk]  # its own work, unchanged
+    assert body["inbound"]["count"] == 1
+    (inbound,) = body["inbound"]["results"]
+    assert inbound["id"] == transfer.pk
+    assert (inbound["location"], inbound["destination"]) == ("WH-EAST", store.code)
+    assert (inbound["kind"], inbound["status"]) == ("transfer", "shipped")
+    assert (inbound["order"], inbound["carrier"], inbound["tracking_number"]) == (
+        order.number,
+        "ups",
+        "T-77",
+    )
+    assert [(line["sku"], line["quantity_shipped"]) for line in inbound["lines"]] == [("SKU-A", 2)]
+    warehouse_view = scanner.get(work_url("WH-EAST")).json()
+    assert warehouse_view["results"] == []
+    assert warehouse_view["inbound"]["count"] == 0  # nothing travels to the warehouse
+
+    assert scanner.post(step_url(transfer, "receive"), format="json").status_code == 200
+
+    after = scanner.get(work_url(store.code)).json()
+    assert after["inbound"] == {"count": 0, "results": []}
+    pickup = order.fulfillment_orders.get(kind=FulfillmentOrder.Kind.PICKUP)
+    assert [(w["id"], w["status"]) for w in after["results"]] == [
+        (own.pk, "released"),
+        (pickup.pk, "ready_for_pickup"),
+    ]
+
+
+@pytest.mark.parametrize("orders", [1, 3])
+def test_the_work_list_takes_a_fixed_number_of_queries(
+    catalogue, warehouse, store, channel, scanner, ups, orders, django_assert_num_queries
+):
+    stock(catalogue[1], store, 5)
+    for index in range(orders):
+        released_order(
+            channel,
+            lines=[{"sku": "SKU-B", "quantity": 1}],
+            delivery={"method": "pickup", "location": store.code},
+        )
+        _, transfer = pickup_by_transfer(channel, store)
+        ship_transfer(scanner, transfer, tracking=f"T{index}")
+
+    # session, user, 2 permission reads, the location; own work: count, page, lines, packages;
+    # inbound: the same four.
+    with django_assert_num_queries(13):
+        body = scanner.get(work_url(store.code)).json()
+
+    assert len(body["results"]) == orders
+    assert body["inbound"]["count"] == len(body["inbound"]["results"]) == orders
+
+
 # --- The steps -----------------------------------------------------------------------------
 
 
