@@ -11,6 +11,8 @@
 
 `python -m bench` runs them all (or `--only NAME`), writes one JSON file per benchmark and a
 `summary.json` to `bench-results/`, prints a summary and exits 1 when a target is missed.
+Beside wall time, the database benchmarks report their CPU time and the SQL statements one
+warm request or order sends: what another process's load on the machine moves least.
 The process is pinned to one CPU core. The database benchmarks run against a throwaway
 database that the bench creates and drops itself (Django's test-database machinery, settings
 in `bench.settings`): a temporary SQLite file by default, or `bench_<name>` on the

@@ -149,6 +149,16 @@ def _print_summary(results: list[Result], environment: dict) -> None:
             f"{result.name:<18} {median:>8.2f}ms {p99:>8.2f}ms {value:>16}  "
             f"{result.target}: {verdict}"
         )
+        cpu = measured.get("cpu") or measured.get("per_order_cpu")
+        statements = result.setup.get("statements_per_request") or result.setup.get(
+            "statements_per_order"
+        )
+        if cpu and statements:
+            # What the load on a shared machine moves least: our CPU time and round trips.
+            print(
+                f"{'':<18} {cpu['median_ms']:>8.2f}ms {cpu['p99_ms']:>8.2f}ms "
+                f"{'CPU time':>16}  {statements} SQL statements (BEGIN/COMMIT aside)"
+            )
     print(
         f"\n{environment['processor']} (core {environment['pinned_to_core']}), "
         f"load {environment['load_average']}, reference loop "

@@ -15,6 +15,7 @@ from decimal import Decimal
 
 from django.db import transaction
 
+from fulfillment import reference_cache
 from fulfillment.models import Carrier, CarrierService, Holiday, ShippingRate, SourcingRuleSet
 from inventory.models import SKU, Location, StockLevel, StockMovement
 from orders.models import ChannelAPIKey, SalesChannel, ServiceLevel, TaxRate
@@ -209,6 +210,9 @@ def seed_network() -> Network:
                 )
     StockLevel.objects.bulk_create(levels, batch_size=1000)
     StockMovement.objects.bulk_create(receipts, batch_size=1000)
+    # The rate bands went in by bulk_create, which sends no signal: processes that cached the
+    # reference data (fulfillment.reference_cache) must read it again once this commits.
+    transaction.on_commit(reference_cache.invalidate)
     return Network(
         channel=channel,
         api_key=api_key,

@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 import random
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from django.db import connection
 from django.test import Client
@@ -27,6 +29,19 @@ DELIVERY_OPTIONS_BODIES = 100  # distinct carts × destinations, asked in turn
 SOURCING_TARGET_PER_SECOND = 100.0
 SOURCING_ORDERS = 300
 WARMUP = 20
+
+
+@contextmanager
+def counting_statements() -> Iterator[list[str]]:
+    """The SQL statements run inside the block (savepoints too; BEGIN and COMMIT are not)."""
+    statements: list[str] = []
+
+    def count(execute, sql, params, many, context):
+        statements.append(sql)
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(count):
+        yield statements
 
 
 def _cart(rng: random.Random, network: Network) -> list[dict]:
@@ -50,6 +65,9 @@ def delivery_options(network: Network, *, requests: int = DELIVERY_OPTIONS_REQUE
 
     for body in bodies[:WARMUP]:
         ask(body)
+    # Load-independent: the statements one warm request sends.
+    with counting_statements() as statements:
+        ask(bodies[0])
     wall, cpu = [], []
     ship_options = pickup_options = 0
     for n in range(requests):
@@ -76,6 +94,7 @@ def delivery_options(network: Network, *, requests: int = DELIVERY_OPTIONS_REQUE
         measured=measured,
         setup={
             "database": connection.vendor,
+            "statements_per_request": len(statements),  # BEGIN/COMMIT not counted
             "mean_ship_options": round(ship_options / requests, 2),
             "mean_pickup_options": round(pickup_options / requests, 2),
         },
@@ -117,8 +136,11 @@ def capture_orders(network: Network, count: int) -> list[int]:
 def sourcing_job(network: Network, *, orders: int = SOURCING_ORDERS) -> Result:
     ids = capture_orders(network, orders + WARMUP)
     warmup, ids = ids[:WARMUP], ids[WARMUP:]
-    for order_id in warmup:
+    for order_id in warmup[:-1]:
         source_order(order_id=order_id)
+    # Load-independent: the statements one warm order sends.
+    with counting_statements() as statements:
+        source_order(order_id=warmup[-1])
     wall, cpu = [], []
     started_all = time.perf_counter()
     for order_id in ids:
@@ -154,6 +176,7 @@ def sourcing_job(network: Network, *, orders: int = SOURCING_ORDERS) -> Result:
         measured=measured,
         setup={
             "database": connection.vendor,
+            "statements_per_order": len(statements),  # BEGIN/COMMIT not counted
             "fulfillment_orders": FulfillmentOrder.objects.filter(order_id__in=ids).count(),
         },
     )

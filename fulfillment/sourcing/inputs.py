@@ -1,4 +1,5 @@
-"""Reads what the engine needs from the database, in a fixed number of queries."""
+"""Reads what the engine needs: stock and locations from the database (a fixed number of
+queries), rule sets, carrier services and holidays from fulfillment.reference_cache."""
 
 from __future__ import annotations
 
@@ -6,16 +7,13 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from django.db.models import F, Prefetch, Q
-
-from fulfillment.models import CarrierService, Holiday, ShippingRate, SourcingRuleSet
+from fulfillment import reference_cache
 from fulfillment.promising import as_utc
 from fulfillment.sourcing.types import (
     Calendar,
     Candidate,
     Destination,
     Line,
-    RateBand,
     Rules,
     Service,
     SourcingRequest,
@@ -26,64 +24,42 @@ from inventory.selectors import atp_expression
 ALL_SHIP_TYPES = frozenset(Location.Type.values)
 # Holidays further out than this cannot move a promise made today.
 HOLIDAY_HORIZON = timedelta(days=90)
+CANDIDATE_FIELDS = (
+    "id",
+    "code",
+    "type",
+    "latitude",
+    "longitude",
+    "priority",
+    "handling_days",
+    "ships_orders",
+    "allows_pickup",
+    "cutoff_time",
+    "working_days",
+)
 
 
 def rules_for(channel) -> Rules:
     """The channel's rule set, else the default one, else a permissive built-in default."""
-    rule_set = (
-        SourcingRuleSet.objects.filter(is_active=True)
-        .filter(Q(channel=channel) | Q(channel__isnull=True))
-        .prefetch_related("excluded_locations")
-        .order_by(F("channel_id").asc(nulls_last=True))  # the channel's own rules first
-        .first()
-    )
-    if rule_set is None:
+    rules = reference_cache.current().rules
+    found = rules.get(channel.pk)
+    if found is None:
+        found = rules.get(None)
+    if found is None:
         return Rules(
             ship_location_types=ALL_SHIP_TYPES,
             pickup_location_types=frozenset({Location.Type.STORE}),
             backorder_policy="backorder" if channel.allows_backorders else "refuse",
         )
-    return Rules(
-        ship_location_types=frozenset(rule_set.ship_location_types),
-        pickup_location_types=frozenset(rule_set.pickup_location_types),
-        excluded_location_ids=frozenset(loc.pk for loc in rule_set.excluded_locations.all()),
-        weight_cost=rule_set.weight_cost,
-        weight_transit_days=rule_set.weight_transit_days,
-        weight_distance=rule_set.weight_distance,
-        weight_priority=rule_set.weight_priority,
-        split_penalty=rule_set.split_penalty,
-        max_shipments=rule_set.max_shipments,
-        backorder_policy=rule_set.backorder_policy,
-    )
+    return found
 
 
 def services_for(service_level_code: str | None) -> tuple[Service, ...]:
-    services = CarrierService.objects.filter(is_active=True, carrier__is_active=True)
+    """Active carrier services of active carriers (for one service level), with rate bands."""
+    services = reference_cache.current().services
     if service_level_code:
-        services = services.filter(service_level__code=service_level_code)
-    services = services.select_related("carrier", "service_level").prefetch_related(
-        Prefetch(
-            "rates", queryset=ShippingRate.objects.order_by("max_distance_km", "max_weight_kg")
-        )
-    )
-    return tuple(
-        Service(
-            carrier_service_id=service.pk,
-            carrier_code=service.carrier.code,
-            service_level_code=service.service_level.code,
-            rates=tuple(
-                RateBand(
-                    max_distance_km=rate.max_distance_km,
-                    max_weight_kg=rate.max_weight_kg,
-                    base_amount=rate.base_amount,
-                    per_kg_amount=rate.per_kg_amount,
-                    transit_days=rate.transit_days,
-                )
-                for rate in service.rates.all()
-            ),
-        )
-        for service in services.order_by("pk")
-    )
+        return tuple(s for s in services if s.service_level_code == service_level_code)
+    return services
 
 
 def candidates_for(
@@ -102,20 +78,21 @@ def candidates_for(
         available.setdefault(location_id, {})[sku_id] = atp
         level_ids.setdefault(location_id, {})[sku_id] = level_id
     location_ids = set(available) | set(include_location_ids)
-    locations = list(Location.objects.filter(pk__in=location_ids, is_active=True).order_by("pk"))
+    # Plain values, not model instances: fifty locations cost the ORM more to build than the
+    # database to read, on every capture and delivery-options request.
+    locations = (
+        Location.objects.filter(pk__in=location_ids, is_active=True)
+        .order_by("pk")
+        .values_list(*CANDIDATE_FIELDS, named=True)
+    )
     # Promises count UTC days (fulfillment.promising), so the window starts on the UTC date.
     first_day = as_utc(ordered_at).date()
-    holidays: dict[int | None, set] = {}
-    for location_id, day in Holiday.objects.filter(
-        Q(location_id__in=location_ids) | Q(location__isnull=True),
-        date__gte=first_day,
-        date__lte=first_day + HOLIDAY_HORIZON,
-    ).values_list("location_id", "date"):
-        holidays.setdefault(location_id, set()).add(day)
-    everywhere = holidays.get(None, set())
+    last_day = first_day + HOLIDAY_HORIZON
+    reference = reference_cache.current()
+    everywhere = reference.holidays_between(None, first_day, last_day)
     return tuple(
         Candidate(
-            location_id=location.pk,
+            location_id=location.id,
             code=location.code,
             type=location.type,
             latitude=float(location.latitude),
@@ -127,10 +104,12 @@ def candidates_for(
             calendar=Calendar(
                 cutoff=location.cutoff_time,
                 working_weekdays=frozenset(int(d) for d in location.working_days if d.isdigit()),
-                holidays=frozenset(everywhere | holidays.get(location.pk, set())),
+                holidays=frozenset(
+                    everywhere | reference.holidays_between(location.id, first_day, last_day)
+                ),
             ),
-            available=available.get(location.pk, {}),
-            stock_level_ids=level_ids.get(location.pk, {}),
+            available=available.get(location.id, {}),
+            stock_level_ids=level_ids.get(location.id, {}),
         )
         for location in locations
     )

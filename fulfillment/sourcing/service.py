@@ -8,14 +8,14 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from django.db import transaction
+from django.db import connections, transaction
 from django.db.models import Q, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from fulfillment.models import FulfillmentOrder
-from fulfillment.services import create_fulfillment_orders, release_fulfillment
-from inventory.models import Reservation
+from fulfillment.models import OPEN_FULFILLMENT_STATUSES, FulfillmentOrder
+from fulfillment.services import create_fulfillment_orders, release_pending
+from inventory.models import Location, Reservation
 from inventory.services import reserve_stock
 from oms.core.db import retry_transient
 from oms.core.tasks import enqueue_on_commit
@@ -31,6 +31,37 @@ SOURCEABLE = {
     Order.Status.PARTIALLY_SHIPPED,
 }
 COVERING_STATES = [Reservation.State.ACTIVE, Reservation.State.FULFILLED]
+# Statuses a first release moves to released (release_fulfillment's rule).
+RELEASABLE = {Order.Status.PLACED, Order.Status.BACKORDERED}
+# The location fields fulfillment orders read when they are created (kind, timeline,
+# purchase order email), in the order SNAPSHOT_SQL selects them.
+SNAPSHOT_LOCATION_FIELDS = ("id", "code", "type", "contact_email")
+# Written by hand: composing this statement (joined reservations, two correlated EXISTS) costs
+# the ORM several times what the database takes to answer it, on every order the job sources.
+# Standard SQL, for PostgreSQL and SQLite alike; tests/fulfillment/test_sourcing_*.py run it.
+SNAPSHOT_SQL = f"""
+SELECT ol.id, ol.quantity, ol.quantity_cancelled, ol.quantity_backordered,
+       r.id, r.state, r.quantity, r.sku_id,
+       EXISTS (
+           SELECT 1 FROM fulfillment_fulfillmentline fl
+           JOIN fulfillment_fulfillmentorder fo ON fo.id = fl.fulfillment_order_id
+           WHERE fl.reservation_id = r.id
+             AND fo.status IN ({", ".join(["%s"] * len(OPEN_FULFILLMENT_STATUSES))})
+       ),
+       EXISTS (
+           SELECT 1 FROM fulfillment_fulfillmentorder pending
+           WHERE pending.order_id = ol.order_id AND pending.status = %s
+       ),
+       {", ".join(f"loc.{name}" for name in SNAPSHOT_LOCATION_FIELDS)}
+FROM orders_orderline ol
+LEFT JOIN inventory_reservation r ON r.order_line_id = ol.id
+LEFT JOIN inventory_location loc ON loc.id = r.location_id
+WHERE ol.order_id = %s
+ORDER BY r.location_id, r.id
+"""
+DECISIONS_SQL = """
+SELECT data FROM orders_orderevent WHERE order_id = %s AND kind = %s ORDER BY id
+"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,11 +91,14 @@ def engine_decisions(order: Order) -> tuple[dict[int, dict[str, Any]], str]:
     """Per location, the engine's latest decision for this order, and the backorder policy."""
     decisions: dict[int, dict[str, Any]] = {}
     policy = "refuse"
-    for data in (
-        order.events.filter(kind=OrderEvent.Kind.SOURCED)
-        .order_by("id")
-        .values_list("data", flat=True)
-    ):
+    connection = connections[order._state.db]
+    data_field = OrderEvent._meta.get_field("data")
+    with connection.cursor() as cursor:
+        # By hand, as SNAPSHOT_SQL and for the same reason: the job reads this for every order.
+        cursor.execute(DECISIONS_SQL, [order.pk, OrderEvent.Kind.SOURCED])
+        rows = cursor.fetchall()
+    for (stored,) in rows:
+        data = data_field.from_db_value(stored, None, connection)
         policy = data.get("backorder_policy", policy)
         for shipment in data.get("shipments", []):
             decisions[shipment["location_id"]] = {
@@ -130,21 +164,101 @@ def _reserve_outstanding(order: Order, outstanding, actor) -> CapturePlan:
     return decided
 
 
+@dataclass(slots=True)
+class OrderSnapshot:
+    """What the job needs to know about an order it holds locked, read in one statement."""
+
+    outstanding: bool  # units neither reserved, shipped nor cancelled
+    backordered: bool  # a line still waits for stock
+    has_pending: bool  # fulfillment orders created while the order was held
+    uncovered: list[Reservation]  # active, not yet in open fulfillment; each with its location
+
+
+def order_snapshot(order: Order) -> OrderSnapshot:
+    """One row per (line, reservation): the lines' quantities, each reservation with its
+    location, whether an open fulfillment line holds it, and whether the order has pending
+    fulfillment orders. The same rules as `outstanding_units` and `uncovered_reservations`."""
+    with connections[order._state.db].cursor() as cursor:
+        cursor.execute(
+            SNAPSHOT_SQL,
+            [*OPEN_FULFILLMENT_STATUSES, FulfillmentOrder.Status.PENDING, order.pk],
+        )
+        rows = cursor.fetchall()
+    lines: dict[int, int] = {}  # line id -> units still to cover
+    backordered = has_pending = False
+    locations: dict[int, Location] = {}
+    uncovered = []
+    for (
+        line_id,
+        quantity,
+        cancelled,
+        line_backordered,
+        reservation_id,
+        state,
+        reserved,
+        sku_id,
+        held,
+        order_has_pending,
+        *location,
+    ) in rows:
+        lines.setdefault(line_id, quantity - cancelled)
+        backordered = backordered or line_backordered > 0
+        has_pending = has_pending or order_has_pending
+        if reservation_id is None:
+            continue
+        if state in COVERING_STATES:
+            lines[line_id] -= reserved
+        if state == Reservation.State.ACTIVE and not held:
+            location_id = location[0]
+            if location_id not in locations:
+                locations[location_id] = _partial_location(
+                    order, dict(zip(SNAPSHOT_LOCATION_FIELDS, location, strict=True))
+                )
+            reservation = Reservation(
+                pk=reservation_id,
+                order_line_id=line_id,
+                sku_id=sku_id,
+                location_id=location_id,
+                quantity=reserved,
+                state=state,
+            )
+            reservation.location = locations[location_id]
+            uncovered.append(reservation)
+    return OrderSnapshot(
+        outstanding=any(missing > 0 for missing in lines.values()),
+        backordered=backordered,
+        has_pending=has_pending,
+        uncovered=uncovered,
+    )
+
+
+def _partial_location(order: Order, values: dict[str, Any]) -> Location:
+    """A Location holding only these fields; any other loads on access, as with .only()."""
+    names = [f.attname for f in Location._meta.concrete_fields if f.attname in values]
+    return Location.from_db(order._state.db, names, [values[name] for name in names])
+
+
 @retry_transient
 @transaction.atomic
 def source_order(*, order_id: int, actor: Any = "job:sourcing") -> list[FulfillmentOrder]:
-    """Idempotent: running it again finds nothing outstanding and nothing pending."""
-    order = (
-        Order.objects.select_for_update(of=("self",))
-        .select_related("channel", "service_level", "pickup_location")
-        .get(pk=order_id)
-    )
+    """Idempotent: running it again finds nothing outstanding and nothing pending.
+
+    The common case (everything reserved at capture, the order not held) is one lock, one
+    read of lines and reservations, one of the engine's decisions, then the fulfillment
+    orders created already released: their rows, lines, timeline events and outbox rows in
+    one INSERT each, and the order's own status.
+    """
+    order = Order.objects.select_for_update(of=("self",)).get(pk=order_id)
     if order.status not in SOURCEABLE:
         return []
     was_backordered = order.status == Order.Status.BACKORDERED
-    outstanding = outstanding_units(order)
-    if outstanding:
-        decided = _reserve_outstanding(order, outstanding, actor)
+    snapshot = order_snapshot(order)
+    if snapshot.outstanding:
+        # Planning needs the channel, service level and pickup store; the lock is held.
+        order = Order.objects.select_related("channel", "service_level", "pickup_location").get(
+            pk=order.pk
+        )
+        decided = _reserve_outstanding(order, outstanding_units(order), actor)
         still_short = bool(decided.allocation.shortfalls)
         if decided.allocation.allocations and not still_short:
             if decided.promised_date and decided.promised_date != order.promised_date:
@@ -160,9 +274,24 @@ def source_order(*, order_id: int, actor: Any = "job:sourcing") -> list[Fulfillm
                     "backorder_update",
                     {"promised_date": str(order.promised_date or "")},
                 )
+        snapshot = order_snapshot(order)  # the new reservations and backordered quantities
+    if not snapshot.uncovered and not snapshot.has_pending:
+        return []  # nothing to create, nothing to release
     decisions, policy = engine_decisions(order)
-    if policy == "hold" and order.lines.filter(quantity_backordered__gt=0).exists():
+    if policy == "hold" and snapshot.backordered:
         return []  # the whole order waits until everything is there
-    created = create_fulfillment_orders(order=order, shipments=decisions, actor=actor)
-    release_fulfillment(order=order, actor=actor)
+    # Sourceable statuses exclude cancelled: only a hold keeps the work back.
+    release = not order.is_on_hold
+    created = create_fulfillment_orders(
+        order=order,
+        shipments=decisions,
+        actor=actor,
+        release=release,
+        reservations=snapshot.uncovered,
+    )
+    if not release:
+        return created
+    released = created + (release_pending(order, actor=actor) if snapshot.has_pending else [])
+    if released and order.status in RELEASABLE and not snapshot.backordered:
+        transition(order, Order.Status.RELEASED, actor=actor, note="sent to fulfillment")
     return created

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from django.db import transaction
@@ -40,6 +40,23 @@ def record(*, topic: str, aggregate_id: Any, payload: dict[str, Any]) -> OutboxM
 
     enqueue_on_commit(relay_outbox)
     return message
+
+
+def record_many(
+    *, topic: str, messages: Iterable[tuple[Any, dict[str, Any]]]
+) -> list[OutboxMessage]:
+    """`record` for several (aggregate_id, payload) pairs of one topic: one INSERT, one relay."""
+    rows = OutboxMessage.objects.bulk_create(
+        [
+            OutboxMessage(topic=topic, aggregate_id=str(aggregate_id), payload=payload)
+            for aggregate_id, payload in messages
+        ]
+    )
+    if rows:
+        from oms.core.tasks import enqueue_on_commit, relay_outbox
+
+        enqueue_on_commit(relay_outbox)
+    return rows
 
 
 def relay_pending(*, batch_size: int = RELAY_BATCH_SIZE) -> int:

@@ -611,7 +611,10 @@ def test_choosing_a_pickup_option_stores_its_ready_date_on_the_order(
 # --- query counts ----------------------------------------------------------------------------
 
 # Key lookup (auth), SKUs, rule set, pickup stores, ATP rows, candidate locations, holidays,
-# carrier services, their rate bands, service levels: whatever the cart or the stores.
+# carrier services, their rate bands, service levels: whatever the cart or the stores. The
+# rule set, holidays, services and rate bands come from fulfillment.reference_cache, read
+# here because the fixtures have just created them in the test's transaction; a process
+# that has them cached asks 6 (tests/fulfillment/test_reference_cache.py pins that).
 OPTIONS_QUERIES = 10
 
 

@@ -14,10 +14,12 @@ AVAILABILITY_URL = "/api/v1/availability/"
 
 # Capture for a returning customer: key lookup (auth), Idempotency-Key lookup, SKUs, service
 # level, tax rate; in the transaction: 2 savepoints + key claim + release, ATP snapshot, the
-# sourcing engine's inputs (candidate locations, their holidays, carrier services, rate bands,
-# rule set), customer, order insert + number, lines (bulk), stock lock, reserved update,
+# sourcing engine's inputs (candidate locations; rule set, holidays, carrier services, rate
+# bands), customer, order insert + number, lines (bulk), stock lock, reserved update,
 # reservations (bulk), payment, events (bulk), outbox, key → order, release; re-read order and
-# its lines.
+# its lines. The rule set, holidays, services and rate bands come from
+# fulfillment.reference_cache, read here because the fixtures have just created them in the
+# test's transaction: a process that has them cached asks 4 fewer.
 CAPTURE_QUERIES = 29
 # Key lookup, order (with channel, customer, service level, location), lines, payments, events.
 DETAIL_QUERIES = 6  # + the fulfillment orders (their own relations only when there are some)
