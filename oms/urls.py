@@ -24,5 +24,6 @@ urlpatterns = [
     path("api/v1/", include("orders.urls")),
     path("api/v1/", include("fulfillment.urls")),
     path("api/v1/", include("fulfillment.location_urls")),
+    path("desk/", include("fulfillment.desk.urls")),
     path("health/", health, name="health"),
 ]

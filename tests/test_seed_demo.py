@@ -60,3 +60,17 @@ def test_create_api_key_prints_a_working_key_last():
     call_command("create_api_key", "mobile", stdout=out)
     key = out.getvalue().strip().splitlines()[-1]
     assert ChannelAPIKey.objects.get_from_key(key).channel.code == "mobile"
+
+
+def test_demo_agent_is_a_desk_agent_and_nothing_more():
+    from django.contrib.auth import get_user_model
+
+    from fulfillment.desk.permissions import AGENT_GROUP, AGENT_PERMISSIONS
+
+    call_command("seed_demo", "--quiet", stdout=io.StringIO())
+    agent = get_user_model().objects.get(username="agent")
+    assert list(agent.groups.values_list("name", flat=True)) == [AGENT_GROUP]
+    assert not agent.is_staff and not agent.is_superuser  # no admin at all
+    assert not agent.user_permissions.exists()
+    assert agent.get_all_permissions() == set(AGENT_PERMISSIONS)
+    assert agent.check_password("agent")

@@ -13,11 +13,11 @@ import random
 from decimal import ROUND_DOWN, Decimal
 
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Group, Permission
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from customers.models import Address, Customer
+from fulfillment.desk.permissions import ensure_agents_group
 from inventory.models import SKU, Location, StockMovement
 from inventory.services import receive_stock
 from orders.models import ChannelAPIKey, SalesChannel, ServiceLevel, TaxRate
@@ -258,13 +258,6 @@ US_CITIES = [
     ("Minneapolis", "MN", "55401", 44.9778, -93.2650, "612"),
 ]
 
-AGENT_GROUP = "Agents"
-# Agents look at everything a customer call may touch and edit only customer details.
-AGENT_VIEW_APPS = ["customers", "orders", "inventory"]
-AGENT_EXTRA_PERMISSIONS = [("customers", "change_customer"), ("customers", "change_address")]
-# Credentials are not an agent's business, not even their hashes and prefixes.
-AGENT_EXCLUDED_PERMISSIONS = ["view_channelapikey"]
-
 
 def _money(value: float | int | str) -> Decimal:
     return Decimal(str(value)).quantize(CENT)
@@ -316,7 +309,7 @@ class Command(BaseCommand):
             return
         self.stdout.write("Demo logins (demo only, never in production):")
         self.stdout.write("  admin / admin   superuser, /admin/")
-        self.stdout.write("  agent / agent   call-center agent (Agents group)")
+        self.stdout.write("  agent / agent   call-center agent (Agents group), /desk/")
         self.stdout.write("API keys (new on every run; this command revokes older demo keys):")
         for code, key in keys:
             self.stdout.write(f"channel {code}: Api-Key {key}")
@@ -506,17 +499,9 @@ class Command(BaseCommand):
             admin.set_password("admin")
             admin.save(update_fields=["password"])
 
-        group, _ = Group.objects.get_or_create(name=AGENT_GROUP)
-        permissions = list(
-            Permission.objects.filter(
-                content_type__app_label__in=AGENT_VIEW_APPS, codename__startswith="view_"
-            ).exclude(codename__in=AGENT_EXCLUDED_PERMISSIONS)
-        )
-        for app_label, codename in AGENT_EXTRA_PERMISSIONS:
-            permissions.append(
-                Permission.objects.get(content_type__app_label=app_label, codename=codename)
-            )
-        group.permissions.add(*permissions)
+        # The Agents group comes from a migration (fulfillment 0003); this repairs a demo
+        # database whose group was edited by hand.
+        group = ensure_agents_group()
 
         agent, created = user_model.objects.get_or_create(
             username="agent",
@@ -524,13 +509,17 @@ class Command(BaseCommand):
                 "email": "agent@example.com",
                 "first_name": "Demo",
                 "last_name": "Agent",
-                "is_staff": True,
             },
         )
         if created:
             agent.set_password("agent")
             agent.save(update_fields=["password"])
-        agent.groups.add(group)
+        # An agent works on the desk only: no admin, and no rights beyond the group's.
+        if agent.is_staff or agent.is_superuser:
+            agent.is_staff = agent.is_superuser = False
+            agent.save(update_fields=["is_staff", "is_superuser"])
+        agent.user_permissions.clear()
+        agent.groups.set([group])
 
     def _rotate_demo_keys(self, channels: list[SalesChannel]) -> list[tuple[str, str]]:
         # Only a hash is stored, so an old key cannot be shown again: issue a new one.
