@@ -161,6 +161,7 @@ def create_fulfillment_orders(
     actor: Any = None,
     release: bool = False,
     reservations: Sequence[Reservation] | None = None,
+    events_out: list[OrderEvent] | None = None,
 ) -> list[FulfillmentOrder]:
     """One fulfillment order per location for the reservations not yet in fulfillment.
 
@@ -172,7 +173,8 @@ def create_fulfillment_orders(
 
     A fixed number of statements whatever the number of locations: the fulfillment orders,
     their lines and the timeline events each go in one INSERT (plus, for drop-ship vendors,
-    the purchase order numbers in one UPDATE).
+    the purchase order numbers in one UPDATE). With `events_out` the timeline events are
+    handed to the caller, which writes them with its own (one INSERT for the whole job).
     """
     shipments = shipments or {}
     if reservations is None:
@@ -250,7 +252,10 @@ def create_fulfillment_orders(
             actor=actor,
             events=events,
         )
-    OrderEvent.objects.bulk_create(events)
+    if events_out is None:
+        OrderEvent.objects.bulk_create(events)
+    else:
+        events_out.extend(events)
     return created
 
 

@@ -99,8 +99,19 @@ def record_event(
 # --- The state machine ---------------------------------------------------------------------
 
 
-def transition(order: Order, to_status: str, *, actor: Any = None, note: str = "") -> Order:
-    """The only place an order's status changes; caller holds the order's row lock."""
+def transition(
+    order: Order,
+    to_status: str,
+    *,
+    actor: Any = None,
+    note: str = "",
+    events: list[OrderEvent] | None = None,
+) -> Order:
+    """The only place an order's status changes; caller holds the order's row lock.
+
+    With `events`, the timeline event is appended there unsaved, for a caller that writes all
+    of its events in one INSERT.
+    """
     from_status = order.status
     if to_status not in TRANSITIONS[from_status]:
         raise IllegalTransition(
@@ -112,13 +123,17 @@ def transition(order: Order, to_status: str, *, actor: Any = None, note: str = "
     order.status = to_status
     order.save(update_fields=["status", "updated_at"])
     message = f"{Order.Status(from_status).label} → {Order.Status(to_status).label}"
-    record_event(
+    event = OrderEvent(
         order=order,
         kind=OrderEvent.Kind.STATUS_CHANGED,
-        message=f"{message}: {note}" if note else message,
-        actor=actor,
+        message=fit_event_message(f"{message}: {note}" if note else message),
         data={"from": from_status, "to": to_status, "note": note},
+        **_actor_fields(actor),
     )
+    if events is None:
+        event.save()
+    else:
+        events.append(event)
     return order
 
 

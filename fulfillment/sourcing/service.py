@@ -282,16 +282,24 @@ def source_order(*, order_id: int, actor: Any = "job:sourcing") -> list[Fulfillm
         return []  # the whole order waits until everything is there
     # Sourceable statuses exclude cancelled: only a hold keeps the work back.
     release = not order.is_on_hold
+    events: list[OrderEvent] = []  # the whole job's timeline, written in one INSERT
     created = create_fulfillment_orders(
         order=order,
         shipments=decisions,
         actor=actor,
         release=release,
         reservations=snapshot.uncovered,
+        events_out=events,
     )
-    if not release:
-        return created
-    released = created + (release_pending(order, actor=actor) if snapshot.has_pending else [])
-    if released and order.status in RELEASABLE and not snapshot.backordered:
-        transition(order, Order.Status.RELEASED, actor=actor, note="sent to fulfillment")
+    if release:
+        released = created + (release_pending(order, actor=actor) if snapshot.has_pending else [])
+        if released and order.status in RELEASABLE and not snapshot.backordered:
+            transition(
+                order,
+                Order.Status.RELEASED,
+                actor=actor,
+                note="sent to fulfillment",
+                events=events,
+            )
+    OrderEvent.objects.bulk_create(events)
     return created
