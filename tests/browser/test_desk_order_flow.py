@@ -79,8 +79,12 @@ def test_agent_enters_a_pickup_order_then_cancels_a_line(page: Page, agent, shop
     search = page.get_by_role("searchbox")
     expect(search).to_be_focused()
     search.press_sequentially("hopper@navy")
-    page.locator("#results").get_by_role("link", name="Grace Hopper").click()
+    result = page.locator("#results").get_by_role("link", name="Grace Hopper")
+    expect(result).to_be_visible()  # as typed, without pressing Enter
+    screenshot(page, "desk-find")
+    result.click()
     expect(page.get_by_role("heading", name="Grace Hopper")).to_be_visible()
+    screenshot(page, "desk-customer-360")
     page.locator("main").get_by_role("link", name="New order").click()
     expect(page.get_by_label("Add a SKU")).to_be_focused()
     screenshot(page, "desk-order-new-empty")
