@@ -36,11 +36,18 @@ DEBUG = env_bool("DEBUG", default=False)
 # The test run needs no SECRET_KEY and no broker; nothing else changes under test.
 TESTING = "pytest" in sys.modules or env_bool("OMS_TESTING")
 
+# Commands that only read code and the schema sign nothing: a checkout can check its
+# migrations (`manage.py makemigrations --check`) without a secret or DEBUG.
+KEYLESS_COMMANDS = {"makemigrations", "check", "showmigrations", "sqlmigrate"}
+RUNNING_KEYLESS_COMMAND = (
+    len(sys.argv) > 1 and Path(sys.argv[0]).name == "manage.py" and sys.argv[1] in KEYLESS_COMMANDS
+)
+
 SECRET_KEY = env_str("SECRET_KEY")
 if not SECRET_KEY:
-    if not DEBUG and not TESTING:
+    if not DEBUG and not TESTING and not RUNNING_KEYLESS_COMMAND:
         raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off.")
-    # Only ever used on a developer's machine: DEBUG (or the test run) must be on to get here.
+    # Never serves a request: DEBUG, the test run or a keyless command must be on to get here.
     SECRET_KEY = "dev-only-insecure-secret-key-do-not-use-in-production"
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]" if DEBUG else "")
