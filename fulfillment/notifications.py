@@ -143,6 +143,22 @@ def _purchase_order_sent(order_id: int, key: str) -> bool:
     ).exists()
 
 
+def _purchase_order_lines(fulfillment: FulfillmentOrder) -> list[dict[str, Any]]:
+    return [
+        {"sku": line.sku.code, "name": line.order_line.name, "quantity": line.quantity}
+        for line in fulfillment.lines.select_related("sku", "order_line").order_by("pk")
+    ]
+
+
+def _record_vendor_event_once(order: Order, *, key: str, message: str, data: dict) -> None:
+    """The timeline row that says a vendor email went (or must go by hand), written once even
+    when two workers ran the task: the order's lock serialises them, the key tells."""
+    with transaction.atomic():
+        Order.objects.select_for_update(of=("self",)).filter(pk=order.pk).first()
+        if not _purchase_order_sent(order.pk, key):
+            record_event(order=order, kind=OrderEvent.Kind.FULFILLMENT, message=message, data=data)
+
+
 @shared_task(
     acks_late=True,
     ignore_result=True,
@@ -173,10 +189,7 @@ def send_purchase_order(fulfillment_id: int) -> bool:
     if _purchase_order_sent(order.pk, key):
         return False
     subject = PURCHASE_ORDER_SUBJECT.format(number=fulfillment.purchase_order_number)
-    lines = [
-        {"sku": line.sku.code, "name": line.order_line.name, "quantity": line.quantity}
-        for line in fulfillment.lines.select_related("sku", "order_line").order_by("pk")
-    ]
+    lines = _purchase_order_lines(fulfillment)
     body = render_to_string(
         "fulfillment/email/purchase_order.txt",
         {
@@ -196,20 +209,17 @@ def send_purchase_order(fulfillment_id: int) -> bool:
         from_email=settings.DEFAULT_FROM_EMAIL,
         to=[vendor.contact_email],
     ).send()
-    with transaction.atomic():
-        Order.objects.select_for_update(of=("self",)).filter(pk=order.pk).first()
-        if not _purchase_order_sent(order.pk, key):
-            record_event(
-                order=order,
-                kind=OrderEvent.Kind.FULFILLMENT,
-                message=f"Emailed purchase order {fulfillment.purchase_order_number} to "
-                f"{vendor.code} ({vendor.contact_email}).",
-                data={
-                    "key": key,
-                    "fulfillment": fulfillment.pk,
-                    "purchase_order": fulfillment.purchase_order_number,
-                },
-            )
+    _record_vendor_event_once(
+        order,
+        key=key,
+        message=f"Emailed purchase order {fulfillment.purchase_order_number} to "
+        f"{vendor.code} ({vendor.contact_email}).",
+        data={
+            "key": key,
+            "fulfillment": fulfillment.pk,
+            "purchase_order": fulfillment.purchase_order_number,
+        },
+    )
     return True
 
 
@@ -253,21 +263,15 @@ def send_purchase_order_cancellation(fulfillment_id: int) -> bool:
         return False
     data = {"key": key, "fulfillment": fulfillment.pk, "purchase_order": number}
     if not vendor.contact_email:
-        with transaction.atomic():
-            Order.objects.select_for_update(of=("self",)).filter(pk=order.pk).first()
-            if not _purchase_order_sent(order.pk, key):
-                record_event(
-                    order=order,
-                    kind=OrderEvent.Kind.FULFILLMENT,
-                    message=f"Purchase order {number} is cancelled; {vendor.code} has no contact "
-                    "email: tell the vendor by hand not to ship it.",
-                    data=data,
-                )
+        _record_vendor_event_once(
+            order,
+            key=key,
+            message=f"Purchase order {number} is cancelled; {vendor.code} has no contact "
+            "email: tell the vendor by hand not to ship it.",
+            data=data,
+        )
         return False
-    lines = [
-        {"sku": line.sku.code, "name": line.order_line.name, "quantity": line.quantity}
-        for line in fulfillment.lines.select_related("sku", "order_line").order_by("pk")
-    ]
+    lines = _purchase_order_lines(fulfillment)
     body = render_to_string(
         "fulfillment/email/purchase_order_cancelled.txt",
         {"fulfillment": fulfillment, "order": order, "vendor": vendor, "lines": lines},
@@ -278,14 +282,11 @@ def send_purchase_order_cancellation(fulfillment_id: int) -> bool:
         from_email=settings.DEFAULT_FROM_EMAIL,
         to=[vendor.contact_email],
     ).send()
-    with transaction.atomic():
-        Order.objects.select_for_update(of=("self",)).filter(pk=order.pk).first()
-        if not _purchase_order_sent(order.pk, key):
-            record_event(
-                order=order,
-                kind=OrderEvent.Kind.FULFILLMENT,
-                message=f"Emailed the cancellation of purchase order {number} to "
-                f"{vendor.code} ({vendor.contact_email}).",
-                data=data,
-            )
+    _record_vendor_event_once(
+        order,
+        key=key,
+        message=f"Emailed the cancellation of purchase order {number} to "
+        f"{vendor.code} ({vendor.contact_email}).",
+        data=data,
+    )
     return True
