@@ -59,6 +59,7 @@ from orders.services import (
     record_event,
     reduce_line_quantities,
     reprice_order,
+    reservation_event,
     transition,
     update_ship_to,
     validate_line_changes,
@@ -333,23 +334,13 @@ def _change_ship_to(order: Order, address: Any, *, actor: Any, reason: str) -> N
                 field="ship_to",
             )
         if plan.allocations:
-            record_event(
+            reservation_event(
                 order=order,
-                kind=OrderEvent.Kind.STOCK_RESERVED,
-                message="Reserved for the new address: "
-                + ", ".join(
-                    f"{a.quantity} × {codes[a.line_number]} at {a.location_code}"
-                    for a in plan.allocations
-                )
-                + ".",
+                plan=plan,
+                sku_codes=codes,
                 actor=actor,
-                data={
-                    "allocations": [
-                        {"line": a.line_number, "location": a.location_id, "quantity": a.quantity}
-                        for a in plan.allocations
-                    ]
-                },
-            )
+                heading="Reserved for the new address:",
+            ).save()
         if (
             not plan.shortfalls
             and decided.promised_date

@@ -26,7 +26,7 @@ from oms.core import outbox
 from oms.core.errors import IllegalTransition
 from oms.core.tasks import enqueue_on_commit
 from orders.models import Order, OrderEvent
-from orders.services import _actor_fields, fit_event_message, transition
+from orders.services import actor_fields_of, fit_event_message, transition
 
 
 def transition_fulfillment(
@@ -121,7 +121,7 @@ def _event(*, order_id: int, kind: str, message: str, actor: Any, data: dict) ->
         kind=kind,
         message=fit_event_message(message),
         data=data,
-        **_actor_fields(actor),
+        **actor_fields_of(actor),
     )
 
 

@@ -65,7 +65,7 @@ GATEWAY_METHODS = {Payment.Method.CARD, Payment.Method.PAYPAL}
 # --- Who acted -----------------------------------------------------------------------------
 
 
-def _actor_fields(actor: Any) -> dict[str, Any]:
+def actor_fields_of(actor: Any) -> dict[str, Any]:
     """Staff users are linked; a storefront or a job is named in `actor_label`."""
     if actor is None:
         return {"actor": None, "actor_label": "system"}
@@ -92,7 +92,37 @@ def record_event(
         kind=kind,
         message=fit_event_message(message),
         data=data or {},
-        **_actor_fields(actor),
+        **actor_fields_of(actor),
+    )
+
+
+def reservation_event(
+    *,
+    order: Order,
+    plan: AllocationPlan,
+    sku_codes: dict[int, str],
+    actor: Any = None,
+    heading: str = "Reserved",
+) -> OrderEvent:
+    """The timeline row (unsaved) saying which location holds which units of which line."""
+    return OrderEvent(
+        order=order,
+        kind=OrderEvent.Kind.STOCK_RESERVED,
+        message=fit_event_message(
+            f"{heading} "
+            + ", ".join(
+                f"{a.quantity} × {sku_codes[a.line_number]} at {a.location_code}"
+                for a in plan.allocations
+            )
+            + "."
+        ),
+        data={
+            "allocations": [
+                {"line": a.line_number, "location": a.location_id, "quantity": a.quantity}
+                for a in plan.allocations
+            ]
+        },
+        **actor_fields_of(actor),
     )
 
 
@@ -128,7 +158,7 @@ def transition(
         kind=OrderEvent.Kind.STATUS_CHANGED,
         message=fit_event_message(f"{message}: {note}" if note else message),
         data={"from": from_status, "to": to_status, "note": note},
-        **_actor_fields(actor),
+        **actor_fields_of(actor),
     )
     if events is None:
         event.save()
@@ -605,7 +635,7 @@ def _settle_replanned(order, capture, decided: CapturePlan, order_lines) -> None
 
 def _record_capture_events(order, capture, decided: CapturePlan, payment, actor) -> None:
     plan = decided.allocation
-    actor_fields = _actor_fields(actor)
+    actor_fields = actor_fields_of(actor)
     codes = {line.line_number: line.sku_code for line in capture.lines}
     events = [
         OrderEvent(
@@ -628,25 +658,7 @@ def _record_capture_events(order, capture, decided: CapturePlan, payment, actor)
         ),
     ]
     if plan.allocations:
-        events.append(
-            OrderEvent(
-                order=order,
-                kind=OrderEvent.Kind.STOCK_RESERVED,
-                message="Reserved "
-                + ", ".join(
-                    f"{a.quantity} × {codes[a.line_number]} at {a.location_code}"
-                    for a in plan.allocations
-                )
-                + ".",
-                data={
-                    "allocations": [
-                        {"line": a.line_number, "location": a.location_id, "quantity": a.quantity}
-                        for a in plan.allocations
-                    ]
-                },
-                **actor_fields,
-            )
-        )
+        events.append(reservation_event(order=order, plan=plan, sku_codes=codes, actor=actor))
     if plan.shortfalls:
         events.append(
             OrderEvent(
@@ -743,7 +755,7 @@ def place_hold(*, order: Order, reason: str, note: str = "", actor: Any = None) 
             "it can no longer be held.",
             status=order.status,
         )
-    user = _actor_fields(actor)["actor"]
+    user = actor_fields_of(actor)["actor"]
     hold = OrderHold.objects.create(order=order, reason=reason, note=note, placed_by=user)
     if not order.is_on_hold:
         order.is_on_hold = True
@@ -765,7 +777,7 @@ def release_hold(*, hold: OrderHold, actor: Any = None, note: str = "") -> Order
     if hold.released_at is not None:
         return hold
     hold.released_at = timezone.now()
-    hold.released_by = _actor_fields(actor)["actor"]
+    hold.released_by = actor_fields_of(actor)["actor"]
     hold.save(update_fields=["released_at", "released_by"])
     still_held = order.holds.filter(released_at__isnull=True).exists()
     if order.is_on_hold != still_held:
