@@ -99,6 +99,14 @@ class Location(models.Model):
         help_text="Where the location's requests go: a drop-ship vendor receives its purchase "
         "orders here.",
     )
+    manager = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="managed_locations",
+        help_text="Receives the daily digest of this location's open jeopardy alerts.",
+    )
     is_active = models.BooleanField(default=True)
 
     class Meta:
@@ -219,3 +227,192 @@ class Reservation(models.Model):
 
     def __str__(self) -> str:
         return f"{self.quantity} × {self.sku_id}@{self.location_id} ({self.state})"
+
+
+# --- Replenishment: suppliers, reorder rules, purchase orders --------------------------------
+# Unit costs carry four places: suppliers quote fractions of a cent per unit.
+COST = {"max_digits": 14, "decimal_places": 4}
+
+
+class Supplier(models.Model):
+    code = models.CharField(max_length=32, unique=True)
+    name = models.CharField(max_length=200)
+    contact_name = models.CharField(max_length=200, blank=True)
+    contact_email = models.EmailField(blank=True, help_text="Sent purchase orders go here.")
+    phone = models.CharField(max_length=40, blank=True)
+    lead_time_days = models.PositiveSmallIntegerField(
+        default=7, help_text="Calendar days from sending a purchase order to receiving it."
+    )
+    minimum_order_amount = models.DecimalField(
+        **COST,
+        default=0,
+        validators=[MinValueValidator(0)],
+        help_text="The supplier refuses purchase orders worth less than this.",
+    )
+    currency = models.CharField(max_length=3, default="USD")
+    is_active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["code"]
+
+    def __str__(self) -> str:
+        return f"{self.code} {self.name}"
+
+
+class SupplierItem(models.Model):
+    """What one supplier sells of one SKU, at what cost and in what packs."""
+
+    supplier = models.ForeignKey(Supplier, on_delete=models.CASCADE, related_name="items")
+    sku = models.ForeignKey(SKU, on_delete=models.CASCADE, related_name="supplier_items")
+    supplier_sku = models.CharField(max_length=64, blank=True)
+    cost_amount = models.DecimalField(**COST, validators=[MinValueValidator(0)])
+    pack_size = models.PositiveIntegerField(
+        default=1,
+        validators=[MinValueValidator(1)],
+        help_text="Units per pack: purchase quantities are rounded up to whole packs.",
+    )
+    minimum_quantity = models.PositiveIntegerField(
+        default=0, help_text="The least units the supplier takes on one line."
+    )
+    is_preferred = models.BooleanField(
+        default=False, help_text="The reorder job buys this SKU from its preferred supplier."
+    )
+
+    class Meta:
+        ordering = ["sku", "-is_preferred", "supplier"]
+        constraints = [
+            models.UniqueConstraint(fields=["supplier", "sku"], name="supplier_item_unique"),
+            models.UniqueConstraint(
+                fields=["sku"],
+                condition=Q(is_preferred=True),
+                name="supplier_item_one_preferred_per_sku",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.supplier_id}: {self.sku_id}"
+
+
+class ReorderRule(models.Model):
+    """When a SKU at a location runs low, and how much to order then."""
+
+    class Method(models.TextChoices):
+        ORDER_UP_TO = "order_up_to", "Order up to a level"
+        FIXED_QUANTITY = "fixed", "Fixed quantity"
+
+    sku = models.ForeignKey(SKU, on_delete=models.CASCADE, related_name="reorder_rules")
+    location = models.ForeignKey(Location, on_delete=models.CASCADE, related_name="reorder_rules")
+    reorder_point = models.PositiveIntegerField(
+        help_text="Reorder when available stock plus supply due within the lead time falls "
+        "to or below this."
+    )
+    method = models.CharField(max_length=12, choices=Method.choices, default=Method.ORDER_UP_TO)
+    order_up_to = models.PositiveIntegerField(null=True, blank=True)
+    fixed_quantity = models.PositiveIntegerField(null=True, blank=True)
+    lead_time_days = models.PositiveSmallIntegerField(
+        null=True, blank=True, help_text="Overrides the supplier's lead time when set."
+    )
+    safety_stock_days = models.PositiveSmallIntegerField(
+        default=0, help_text="Extra days of demand kept when the point is computed from demand."
+    )
+    is_active = models.BooleanField(default=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["sku", "location"]
+        constraints = [
+            models.UniqueConstraint(fields=["sku", "location"], name="reorder_rule_unique"),
+            models.CheckConstraint(
+                condition=Q(method="order_up_to", order_up_to__isnull=False)
+                | Q(method="fixed", fixed_quantity__gt=0),
+                name="reorder_rule_quantity_set",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"reorder {self.sku_id}@{self.location_id} at {self.reorder_point}"
+
+
+class PurchaseOrder(models.Model):
+    """A replenishment order to a supplier (drop-ship vendor requests are fulfillment orders)."""
+
+    class Status(models.TextChoices):
+        DRAFT = "draft", "Draft"
+        SENT = "sent", "Sent"
+        PARTIALLY_RECEIVED = "partially_received", "Partially received"
+        RECEIVED = "received", "Received"
+        CANCELLED = "cancelled", "Cancelled"
+
+    number = models.CharField(max_length=20, unique=True)
+    supplier = models.ForeignKey(Supplier, on_delete=models.PROTECT, related_name="purchase_orders")
+    destination = models.ForeignKey(
+        Location, on_delete=models.PROTECT, related_name="purchase_orders"
+    )
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.DRAFT)
+    currency = models.CharField(max_length=3, default="USD")
+    expected_date = models.DateField(help_text="When the goods are due at the destination.")
+    created_by = models.CharField(
+        max_length=100, blank=True, help_text="A user, or the job that drafted it."
+    )
+    approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    sent_at = models.DateTimeField(null=True, blank=True)
+    received_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(
+                fields=["destination", "expected_date"],
+                name="po_open_destination_idx",
+                condition=Q(status__in=["draft", "sent", "partially_received"]),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.number
+
+
+OPEN_PURCHASE_ORDER_STATUSES = (
+    PurchaseOrder.Status.DRAFT,
+    PurchaseOrder.Status.SENT,
+    PurchaseOrder.Status.PARTIALLY_RECEIVED,
+)
+
+
+class PurchaseOrderLine(models.Model):
+    purchase_order = models.ForeignKey(
+        PurchaseOrder, on_delete=models.CASCADE, related_name="lines"
+    )
+    sku = models.ForeignKey(SKU, on_delete=models.PROTECT, related_name="purchase_order_lines")
+    supplier_sku = models.CharField(max_length=64, blank=True)
+    quantity_ordered = models.PositiveIntegerField(validators=[MinValueValidator(1)])
+    quantity_received = models.PositiveIntegerField(default=0)
+    unit_cost_amount = models.DecimalField(**COST, validators=[MinValueValidator(0)])
+    reason = models.TextField(
+        blank=True, help_text="Why the reorder job proposed this line: the numbers it used."
+    )
+
+    class Meta:
+        ordering = ["purchase_order", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["purchase_order", "sku"], name="po_line_sku_unique"),
+            models.CheckConstraint(
+                condition=Q(quantity_ordered__gt=0), name="po_line_quantity_positive"
+            ),
+        ]
+        indexes = [models.Index(fields=["sku"], name="po_line_sku_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.quantity_ordered} × {self.sku_id}"
+
+    @property
+    def quantity_open(self) -> int:
+        return max(self.quantity_ordered - self.quantity_received, 0)
