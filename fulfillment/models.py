@@ -2,6 +2,7 @@ from django.conf import settings
 from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
 MONEY = {"max_digits": 14, "decimal_places": 2}
 
@@ -200,6 +201,9 @@ class FulfillmentOrder(models.Model):
     )
     kind = models.CharField(max_length=10, choices=Kind.choices)
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
+    status_changed_at = models.DateTimeField(
+        default=timezone.now, help_text="When it entered its current status (stage SLAs)."
+    )
     carrier_service = models.ForeignKey(
         CarrierService, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
@@ -239,6 +243,7 @@ class FulfillmentOrder(models.Model):
         indexes = [
             models.Index(fields=["location", "status"], name="fo_location_status_idx"),
             models.Index(fields=["order", "status"], name="fo_order_status_idx"),
+            models.Index(fields=["status", "status_changed_at"], name="fo_stage_age_idx"),
             # The uncollected-pickup job looks for these.
             models.Index(
                 fields=["ready_at"],
@@ -399,3 +404,7 @@ class PickListItem(models.Model):
 
     def __str__(self) -> str:
         return f"{self.quantity} of line {self.fulfillment_line_id}"
+
+
+# Stage SLAs and jeopardy alerts live in their own package; imported here so Django sees them.
+from fulfillment.jeopardy.models import JeopardyAlert, Stage, StageSLA  # noqa: E402, F401

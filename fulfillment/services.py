@@ -36,7 +36,8 @@ def transition_fulfillment(
     from_status = fulfillment_order.status
     _check_move(fulfillment_order, from_status, to_status)
     fulfillment_order.status = to_status
-    fulfillment_order.save(update_fields=["status", "updated_at"])
+    fulfillment_order.status_changed_at = timezone.now()
+    fulfillment_order.save(update_fields=["status", "status_changed_at", "updated_at"])
     _fulfillment_event(fulfillment_order, from_status, to_status, actor=actor, note=note).save()
     return fulfillment_order
 
@@ -66,6 +67,7 @@ def transition_fulfillments(
     now = timezone.now()
     for fo, _ in moves:
         fo.status = to_status
+        fo.status_changed_at = now
         for name, value in changes.items():
             setattr(fo, name, value)
     new = [fo for fo, _ in moves if fo._state.adding]
@@ -74,7 +76,7 @@ def transition_fulfillments(
         FulfillmentOrder.objects.bulk_create(new)
     if saved:
         FulfillmentOrder.objects.filter(pk__in=[fo.pk for fo in saved]).update(
-            status=to_status, updated_at=now, **changes
+            status=to_status, status_changed_at=now, updated_at=now, **changes
         )
         for fo in saved:
             fo.updated_at = now

@@ -4,6 +4,7 @@ from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 from django_countries.fields import CountryField
 from rest_framework_api_key.models import AbstractAPIKey, APIKeyManager
 
@@ -127,6 +128,9 @@ class Order(models.Model):
         "customers.Customer", on_delete=models.PROTECT, related_name="orders"
     )
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.PLACED)
+    status_changed_at = models.DateTimeField(
+        default=timezone.now, help_text="When the order entered its current status (stage SLAs)."
+    )
     is_on_hold = models.BooleanField(default=False)
     currency = models.CharField(max_length=3)
     delivery_method = models.CharField(max_length=10, choices=DeliveryMethod.choices)
@@ -172,6 +176,13 @@ class Order(models.Model):
         indexes = [
             models.Index(fields=["channel", "-placed_at"], name="order_channel_placed_idx"),
             models.Index(fields=["status", "-placed_at"], name="order_status_placed_idx"),
+            # The jeopardy scan reads the oldest orders of a stage first: a range scan.
+            models.Index(fields=["status", "status_changed_at"], name="order_stage_age_idx"),
+            models.Index(
+                fields=["promised_date"],
+                name="order_open_promise_idx",
+                condition=Q(status__in=["placed", "backordered", "released", "partially_shipped"]),
+            ),
         ]
 
     def __str__(self) -> str:
@@ -332,6 +343,7 @@ class OrderEvent(models.Model):
         FULFILLMENT = "fulfillment", "Fulfillment"
         NOTIFICATION = "notification", "Customer notified"
         NOTE = "note", "Note"
+        JEOPARDY = "jeopardy", "Jeopardy alert"
 
     order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="events")
     kind = models.CharField(max_length=20, choices=Kind.choices)

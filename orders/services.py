@@ -151,7 +151,8 @@ def transition(
             to_status=to_status,
         )
     order.status = to_status
-    order.save(update_fields=["status", "updated_at"])
+    order.status_changed_at = timezone.now()
+    order.save(update_fields=["status", "status_changed_at", "updated_at"])
     message = f"{Order.Status(from_status).label} → {Order.Status(to_status).label}"
     event = OrderEvent(
         order=order,

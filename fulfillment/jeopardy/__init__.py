@@ -1,0 +1,1 @@
+"""Stage SLAs and jeopardy alerts: telling staff before a promise breaks (DESIGN flow 4)."""
