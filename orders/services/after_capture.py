@@ -7,6 +7,7 @@ from typing import Any
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
+
 from inventory.services import release_reservations
 from oms.core import outbox
 from oms.core.errors import (

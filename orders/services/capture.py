@@ -8,10 +8,11 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from customers.models import Customer
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+
+from customers.models import Customer
 from inventory.allocation import AllocationPlan
 from inventory.models import SKU, Location
 from inventory.services import reserve_stock

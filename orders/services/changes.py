@@ -6,6 +6,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.db.models import Sum
+
 from oms.core.errors import (
     DomainError,
     InvalidInput,

@@ -7,6 +7,7 @@ from typing import Any
 
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.utils import timezone
+
 from inventory.allocation import AllocationPlan
 from oms.core.errors import (
     IllegalTransition,
