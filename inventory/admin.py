@@ -259,3 +259,7 @@ class ReservationAdmin(ReadOnlyModelAdmin):
     @admin.display(description="Order", ordering="order_line__order__number")
     def order(self, obj: Reservation) -> str:
         return str(obj.order_line.order)
+
+
+# Suppliers, reorder rules and purchase orders register themselves on import.
+from inventory import purchasing_admin  # noqa: E402, F401

@@ -315,6 +315,9 @@ class ReorderRule(models.Model):
     safety_stock_days = models.PositiveSmallIntegerField(
         default=0, help_text="Extra days of demand kept when the point is computed from demand."
     )
+    basis = models.TextField(
+        blank=True, help_text="The numbers the reorder point was last computed from, if it was."
+    )
     is_active = models.BooleanField(default=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -362,6 +365,9 @@ class PurchaseOrder(models.Model):
         related_name="+",
     )
     sent_at = models.DateTimeField(null=True, blank=True)
+    emailed_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the supplier's mail server took the order."
+    )
     received_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

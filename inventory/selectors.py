@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import datetime
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -7,7 +8,14 @@ from django.db.models import F, Q, QuerySet, Value
 from django.db.models.functions import Greatest
 
 from inventory.allocation import StockRow
-from inventory.models import SKU, Location, StockLevel, StockMovement
+from inventory.models import (
+    OPEN_PURCHASE_ORDER_STATUSES,
+    SKU,
+    Location,
+    PurchaseOrderLine,
+    StockLevel,
+    StockMovement,
+)
 
 
 def atp_expression():
@@ -102,3 +110,58 @@ def movement_total(*, sku_id: int, location_id: int) -> int:
         )["total"]
         or 0
     )
+
+
+@dataclass(frozen=True, slots=True)
+class IncomingSupply:
+    purchase_order: str
+    sku_id: int
+    location_id: int
+    expected_date: datetime.date
+    quantity: int
+
+
+def incoming_supply(
+    *,
+    sku_ids: Iterable[int] | None = None,
+    location_ids: Iterable[int] | None = None,
+    due_by: datetime.date | None = None,
+) -> list[IncomingSupply]:
+    """Open purchase-order quantities (ordered − received), soonest first, in one query.
+
+    Drafts count: the reorder job treats them as supply already asked for, and a promise made
+    from them is confirmed or corrected when the order is sent or cancelled.
+    """
+    lines = PurchaseOrderLine.objects.filter(
+        purchase_order__status__in=OPEN_PURCHASE_ORDER_STATUSES,
+        quantity_ordered__gt=F("quantity_received"),
+    )
+    if sku_ids is not None:
+        lines = lines.filter(sku_id__in=list(sku_ids))
+    if location_ids is not None:
+        lines = lines.filter(purchase_order__destination_id__in=list(location_ids))
+    if due_by is not None:
+        lines = lines.filter(purchase_order__expected_date__lte=due_by)
+    rows = lines.values_list(
+        "purchase_order__number",
+        "sku_id",
+        "purchase_order__destination_id",
+        "purchase_order__expected_date",
+        F("quantity_ordered") - F("quantity_received"),
+    ).order_by("purchase_order__expected_date", "purchase_order__number", "sku_id")
+    return [IncomingSupply(*row) for row in rows]
+
+
+def earliest_supply_date(
+    *, sku_id: int, quantity: int, location_ids: Iterable[int] | None = None
+) -> datetime.date | None:
+    """The first expected date by which open purchase orders together bring `quantity` units
+    of the SKU (to these locations, or anywhere); None when they never do."""
+    if quantity <= 0:
+        return None
+    covered = 0
+    for supply in incoming_supply(sku_ids=[sku_id], location_ids=location_ids):
+        covered += supply.quantity
+        if covered >= quantity:
+            return supply.expected_date
+    return None

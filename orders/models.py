@@ -227,6 +227,12 @@ class OrderLine(models.Model):
     quantity = models.PositiveIntegerField()
     quantity_cancelled = models.PositiveIntegerField(default=0)
     quantity_backordered = models.PositiveIntegerField(default=0)
+    supply_date = models.DateField(
+        null=True,
+        blank=True,
+        help_text="When the backordered units can reach the customer: expected from incoming "
+        "purchase orders. Read only while units are backordered.",
+    )
     unit_price_amount = models.DecimalField(**MONEY)
     line_total_amount = models.DecimalField(**MONEY)
     tax_amount = models.DecimalField(**MONEY, default=0)

@@ -206,8 +206,8 @@ class OrderDetailOutput(OrderOutput):
 
     def to_representation(self, order):
         data = super().to_representation(order)
-        # A line is promised for when its last fulfillment arrives; a backordered unit has
-        # no date until stock is found for it.
+        # A line is promised for when its last fulfillment arrives; a backordered line for
+        # when incoming purchase orders can deliver it (OrderLine.supply_date), else no date.
         line_dates: dict[int, object] = {}
         for fulfillment in order.fulfillment_orders.all():
             if fulfillment.status == "cancelled" or fulfillment.promised_date is None:
@@ -218,9 +218,10 @@ class OrderDetailOutput(OrderOutput):
                     line_dates[line.order_line_id] = fulfillment.promised_date
         for line_data, line in zip(data["lines"], order.lines.all(), strict=True):
             promised = line_dates.get(line.pk, order.promised_date)
-            line_data["promised_date"] = (
-                None if line.quantity_backordered else (promised.isoformat() if promised else None)
-            )
+            if line.quantity_backordered:
+                # Backordered units are promised from incoming purchase orders, if any cover them.
+                promised = line.supply_date
+            line_data["promised_date"] = promised.isoformat() if promised else None
         return data
 
 

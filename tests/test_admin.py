@@ -94,6 +94,10 @@ def one_of_everything(staff_user, channel, catalogue, warehouse):
     factories.api_key_for(channel)
     order = place(channel, idempotency_key="admin-test-key")
     place_hold(order=order, reason=OrderHold.Reason.FRAUD_REVIEW, note="Check", actor=staff_user)
+    supplier = factories.SupplierFactory(code="ACME")
+    factories.supplier_item(supplier, catalogue[0])
+    factories.reorder_rule(catalogue[0], warehouse)
+    factories.sent_purchase_order(supplier, warehouse, [(catalogue[0], 5)], actor=staff_user)
     return order
 
 
