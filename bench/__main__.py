@@ -15,7 +15,7 @@ from pathlib import Path
 from bench.results import Result
 
 RESULTS_DIR = Path(__file__).resolve().parent.parent / "bench-results"
-NAMES = ("engine", "delivery_options", "sourcing_job")
+NAMES = ("engine", "delivery_options", "sourcing_job", "reorder_job", "jeopardy_scan")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -78,6 +78,15 @@ def _run_database_benchmarks(names: list[str], scale: int) -> list[Result]:
             results.append(service.delivery_options(network, requests=requests))
         if "sourcing_job" in names:
             results.append(service.sourcing_job(network, orders=service.SOURCING_ORDERS // scale))
+        if "reorder_job" in names:
+            from bench import reorder
+
+            results.append(reorder.run(runs=max(reorder.RUNS // scale, 1)))
+        if "jeopardy_scan" in names:
+            # Last: its million orders would slow every benchmark after it.
+            from bench import jeopardy
+
+            results.append(jeopardy.run(network, orders=jeopardy.ORDERS // scale))
         return results
     finally:
         connection.creation.destroy_test_db(old_name, verbosity=0)
@@ -141,6 +150,9 @@ def _print_summary(results: list[Result], environment: dict) -> None:
             median = measured["per_order"]["median_ms"]
             p99 = measured["per_order"]["p99_ms"]
             value = f"{result.value:.1f}/s"
+        elif result.name == "jeopardy_scan":
+            median, p99 = measured["median_ms"], measured["p99_ms"]
+            value = f"{result.value:.2f} s"
         else:
             median, p99 = measured["median_ms"], measured["p99_ms"]
             value = f"{result.value:.2f} ms"

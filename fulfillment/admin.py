@@ -579,3 +579,7 @@ class FulfillmentOrderInline(ReadOnlyInlineMixin, admin.TabularInline):
 order_admin = admin.site._registry[Order]
 if not any(inline.model is FulfillmentOrder for inline in order_admin.inlines):
     order_admin.inlines = [*order_admin.inlines, FulfillmentOrderInline]
+
+# Jeopardy alerts (admin) and stage SLAs (sla_admin) are administered in their own package.
+import fulfillment.jeopardy.admin  # noqa: E402, F401
+from fulfillment.jeopardy import sla_admin  # noqa: E402, F401

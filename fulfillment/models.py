@@ -250,6 +250,14 @@ class FulfillmentOrder(models.Model):
                 name="fo_pickup_ready_idx",
                 condition=Q(kind="pickup", status="ready_for_pickup"),
             ),
+            # The jeopardy scan's late-shipment check: parcels not yet gone, by promise.
+            models.Index(
+                fields=["promised_date"],
+                name="fo_unshipped_promise_idx",
+                condition=Q(
+                    kind__in=["ship", "dropship"], status__in=["released", "picking", "packed"]
+                ),
+            ),
         ]
         constraints = [
             models.UniqueConstraint(

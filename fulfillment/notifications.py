@@ -30,13 +30,16 @@ SUBJECTS = {
     "delivered": "Your order {number} was delivered",
     "backorder_update": "A new date for your order {number}",
     "pickup_expired": "Your order {number} was not collected and is cancelled",
+    "new_date": "A new delivery date for your order {number}",
 }
 PURCHASE_ORDER_SUBJECT = "Purchase order {number}: please ship to our customer"
 PURCHASE_ORDER_CANCELLED_SUBJECT = "Purchase order {number} is cancelled: please do not ship"
 
 
-def notification_key(template: str, fulfillment_id: Any) -> str:
-    return f"{template}:{fulfillment_id or ''}"
+def notification_key(template: str, fulfillment_id: Any, once: str = "") -> str:
+    """Sent once per template and fulfillment, or per `once` (a caller's key: one email per
+    jeopardy alert and date)."""
+    return f"{template}:{fulfillment_id or ''}" + (f":{once}" if once else "")
 
 
 def _already_sent(order_id: int, key: str) -> bool:
@@ -97,7 +100,7 @@ def notify_customer(order_id: int, template: str, extra: dict[str, Any] | None =
         raise ValueError(f"Unknown notification template {template!r}.")
     extra = extra or {}
     fulfillment_id = extra.get("fulfillment")
-    key = notification_key(template, fulfillment_id)
+    key = notification_key(template, fulfillment_id, extra.get("once", ""))
     if _already_sent(order_id, key):
         return False
     order = Order.objects.select_related("customer", "pickup_location").filter(pk=order_id).first()

@@ -112,3 +112,28 @@ def cancel_uncollected_pickups() -> int:
         for order_id in order_ids:
             cancelled += expire_uncollected_pickup(order_id=order_id, now=now)
         after = order_ids[-1]
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def send_jeopardy_digests_task() -> int:
+    """The daily digest to location managers; running it again the same day sends nothing."""
+    # Imported here: the jeopardy services build on fulfillment.changes, which imports this
+    # module for source_order_task.
+    from fulfillment.jeopardy.digest import send_jeopardy_digests
+
+    return send_jeopardy_digests()
+
+
+@shared_task(
+    acks_late=True,
+    ignore_result=True,
+    autoretry_for=(OperationalError,),
+    retry_backoff=True,
+    max_retries=5,
+)
+def scan_for_jeopardy_task() -> dict[str, int]:
+    """Beat runs it every JEOPARDY_SCAN_SECONDS; running it twice raises nothing twice."""
+    from fulfillment.jeopardy.scan import scan_for_jeopardy
+
+    result = scan_for_jeopardy()
+    return {"raised": result.total_raised, "resolved": result.total_resolved}

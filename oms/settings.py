@@ -6,6 +6,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -177,6 +178,21 @@ CELERY_BEAT_SCHEDULE = {
         "task": "fulfillment.tasks.cancel_uncollected_pickups",
         "schedule": timedelta(hours=1),
     },
+    # Stage SLAs are hours long; a scan every few minutes tells staff well before one breaks.
+    "scan-for-jeopardy": {
+        "task": "fulfillment.tasks.scan_for_jeopardy_task",
+        "schedule": timedelta(seconds=env_int("JEOPARDY_SCAN_SECONDS", 300)),
+    },
+    # Managers read it when their day starts; the job sends each of them one email a day.
+    "send-jeopardy-digests": {
+        "task": "fulfillment.tasks.send_jeopardy_digests_task",
+        "schedule": crontab(hour=env_int("JEOPARDY_DIGEST_HOUR", 7), minute=0),
+    },
+    # Suppliers take orders in days; a few runs a day catch every fall below a reorder point.
+    "run-reorder-job": {
+        "task": "inventory.tasks.run_reorder_job",
+        "schedule": timedelta(minutes=env_int("REORDER_JOB_MINUTES", 240)),
+    },
 }
 
 # --- Auth, i18n, static ---------------------------------------------------------------------
@@ -279,6 +295,16 @@ PICKUP_HOLD_DAYS = env_int("PICKUP_HOLD_DAYS", 7)
 # Checkout offers pickup at stores this close to the customer, nearest first.
 PICKUP_SEARCH_RADIUS_KM = env_int("PICKUP_SEARCH_RADIUS_KM", 80)
 PICKUP_OPTIONS_LIMIT = 5
+# Each jeopardy check raises at most this many alerts per run (fulfillment.jeopardy.scan): a
+# run stays around a second at 1M open orders, and a backlog drains over the next few runs.
+JEOPARDY_SCAN_BATCH_SIZE = env_int("JEOPARDY_SCAN_BATCH_SIZE", 1000)
+# A pickup not collected this long after the customer was told is an alert (unless an
+# awaiting-pickup stage SLA says otherwise); well before PICKUP_HOLD_DAYS cancels it.
+JEOPARDY_PICKUP_SLA_HOURS = env_int("JEOPARDY_PICKUP_SLA_HOURS", 48)
+# Suppliers ship full cartons: a purchase-order line may bring in this much more than ordered.
+PO_OVER_RECEIPT_PERCENT = env_int("PO_OVER_RECEIPT_PERCENT", 10)
+# Four weeks of outbound movements smooth out a week's spike without missing a trend.
+REORDER_DEMAND_WINDOW_DAYS = env_int("REORDER_DEMAND_WINDOW_DAYS", 28)
 PAYMENT_GATEWAY = env_str("PAYMENT_GATEWAY", "orders.payments.FakePaymentGateway")
 
 LOGGING = {

@@ -179,3 +179,81 @@ requires_postgres = pytest.mark.skipif(
     connection.vendor != "postgresql",
     reason="needs PostgreSQL row locks (set DATABASE_URL); SQLite serialises all writers",
 )
+
+
+# --- Replenishment ----------------------------------------------------------------------------
+
+
+class SupplierFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "inventory.Supplier"
+        django_get_or_create = ("code",)
+
+    code = factory.Sequence(lambda n: f"SUP-{n}")
+    name = factory.LazyAttribute(lambda supplier: f"Supplier {supplier.code}")
+    contact_email = factory.LazyAttribute(lambda supplier: f"{supplier.code.lower()}@supply.test")
+    lead_time_days = 7
+    minimum_order_amount = Decimal("0")
+    currency = "USD"
+
+
+def supplier_item(supplier, sku, *, cost="4.00", pack_size=1, minimum_quantity=0, preferred=True):
+    from inventory.models import SupplierItem
+
+    return SupplierItem.objects.create(
+        supplier=supplier,
+        sku=sku,
+        supplier_sku=f"{supplier.code}-{sku.code}",
+        cost_amount=Decimal(cost),
+        pack_size=pack_size,
+        minimum_quantity=minimum_quantity,
+        is_preferred=preferred,
+    )
+
+
+def reorder_rule(sku, location, *, reorder_point=10, order_up_to=40, **fields):
+    from inventory.models import ReorderRule
+
+    return ReorderRule.objects.create(
+        sku=sku, location=location, reorder_point=reorder_point, order_up_to=order_up_to, **fields
+    )
+
+
+def sent_purchase_order(supplier, destination, lines, *, expected_date=None, actor=None):
+    """A purchase order approved and sent, as staff do: `lines` is [(sku, quantity), ...]."""
+    import datetime
+
+    from django.utils import timezone
+
+    from inventory.replenishment.purchasing import approve_and_send, create_purchase_order
+
+    purchase_order = create_purchase_order(
+        supplier=supplier,
+        destination=destination,
+        expected_date=expected_date or timezone.localdate() + datetime.timedelta(days=7),
+        lines=[{"sku": sku, "quantity": quantity} for sku, quantity in lines],
+    )
+    return approve_and_send(purchase_order=purchase_order, actor=actor)
+
+
+# --- Jeopardy -------------------------------------------------------------------------------
+
+
+def _now():
+    from django.utils import timezone
+
+    return timezone.now()
+
+
+class JeopardyAlertFactory(factory.django.DjangoModelFactory):
+    """An alert as the scan would raise it; pass `order` (and `fulfillment_order`, `location`)."""
+
+    class Meta:
+        model = "fulfillment.JeopardyAlert"
+
+    kind = "stalled"
+    stage = "released"
+    cause_key = factory.Sequence(lambda n: f"test:{n}")
+    severity = 40
+    message = "Stalled past its stage SLA."
+    detected_at = factory.LazyFunction(_now)

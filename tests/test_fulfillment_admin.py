@@ -10,8 +10,10 @@ from django.contrib import admin
 from django.contrib.admin.utils import quote
 from django.contrib.auth.models import Permission
 from django.urls import reverse
+from django.utils import timezone
 
 from fulfillment import admin as fulfillment_admin
+from fulfillment.jeopardy.models import JeopardyAlert, JeopardyDigest, Stage, StageSLA
 from fulfillment.models import (
     Carrier,
     CarrierService,
@@ -116,6 +118,18 @@ def one_of_everything(staff_user, warehouse, ground, fulfillment_order):
         bin_zone="A",
         quantity=2,
     )
+    StageSLA.objects.create(stage=Stage.PICKING, max_duration=datetime.timedelta(hours=4))
+    JeopardyAlert.objects.create(
+        order=fulfillment_order.order,
+        fulfillment_order=fulfillment_order,
+        location=warehouse,
+        kind=JeopardyAlert.Kind.STALLED,
+        stage=Stage.RELEASED,
+        cause_key=f"stalled:fo:{fulfillment_order.pk}:released",
+        message="Released for 5 hours (SLA 4 hours)",
+        detected_at=timezone.now(),
+    )
+    JeopardyDigest.objects.create(manager=staff_user, day=datetime.date(2025, 12, 1))
     return fulfillment_order
 
 

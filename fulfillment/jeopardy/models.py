@@ -149,3 +149,31 @@ class JeopardyAlert(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()}: order {self.order_id}"
+
+
+class JeopardyDigest(models.Model):
+    """One day's digest email to one location manager.
+
+    The row is what makes the daily job safe to run again: it is claimed before the email goes
+    (`claimed_at`, a lease another run waits out) and marked once the mail server said yes
+    (`sent_at`), so a re-run sends nothing twice and a crash between the two sends it again
+    rather than never.
+    """
+
+    manager = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="jeopardy_digests"
+    )
+    day = models.DateField()
+    alert_count = models.PositiveIntegerField(default=0)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "jeopardy digest"
+        ordering = ["-day", "manager_id"]
+        constraints = [
+            models.UniqueConstraint(fields=["manager", "day"], name="jeopardy_digest_once_a_day"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Digest for {self.manager_id} on {self.day}"
