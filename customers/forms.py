@@ -3,6 +3,7 @@ customers/services.py decide (duplicate email, required address parts) and write
 
 from django import forms
 
+from customers import services
 from customers.models import Address, Customer
 from oms.core.errors import InvalidInput
 
@@ -37,10 +38,33 @@ class CustomerForm(DeskForm):
     )
     notes = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3}))
 
+    # The customer who already has the email typed, once submit() was refused for it.
+    existing: Customer | None = None
+
     @classmethod
     def for_customer(cls, customer: Customer, **kwargs) -> "CustomerForm":
         initial = {name: getattr(customer, name) for name in cls.base_fields}
         return cls(initial=initial, **kwargs)
+
+    def submit(self, *, customer: Customer | None = None) -> Customer | None:
+        """Create a customer (or update `customer`) through the service from a bound form.
+
+        None when refused: the errors are on the form, beside their fields, and `existing` is
+        set when the email belongs to someone else (the screen links to them). Every screen
+        that creates or edits a customer calls this, so they refuse alike.
+        """
+        if not self.is_valid():
+            return None
+        try:
+            if customer is None:
+                return services.create_customer(**self.cleaned_data)
+            return services.update_customer(customer=customer, **self.cleaned_data)
+        except services.DuplicateCustomer as error:
+            self.existing = error.existing
+            self.add_service_errors(error)
+        except InvalidInput as error:
+            self.add_service_errors(error)
+        return None
 
 
 class AddressForm(DeskForm):

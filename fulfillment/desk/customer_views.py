@@ -35,53 +35,29 @@ def customer_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 @desk_permission_required("customers.add_customer")
 def customer_new(request: HttpRequest) -> HttpResponse:
-    existing = None
     if request.method == "POST":
         form = CustomerForm(request.POST)
-        if form.is_valid():
-            try:
-                customer = services.create_customer(**form.cleaned_data)
-            except services.DuplicateCustomer as error:
-                existing = error.existing
-                form.add_service_errors(error)
-            except InvalidInput as error:
-                form.add_service_errors(error)
-            else:
-                messages.success(request, f"Customer {customer} created.")
-                return redirect("desk:customer", pk=customer.pk)
+        if customer := form.submit():
+            messages.success(request, f"Customer {customer} created.")
+            return redirect("desk:customer", pk=customer.pk)
     else:
         # Find links here with what the agent typed; only an email is worth carrying over.
         typed = request.GET.get("email", "")[:254]
         form = CustomerForm(initial={"email": typed if "@" in typed else ""})
-    return render(
-        request, "desk/customer_form.html", {"form": form, "customer": None, "existing": existing}
-    )
+    return render(request, "desk/customer_form.html", {"form": form, "customer": None})
 
 
 @desk_permission_required("customers.view_customer", "customers.change_customer")
 def customer_edit(request: HttpRequest, pk: int) -> HttpResponse:
     customer = get_object_or_404(Customer, pk=pk)
-    existing = None
     if request.method == "POST":
         form = CustomerForm(request.POST)
-        if form.is_valid():
-            try:
-                services.update_customer(customer=customer, **form.cleaned_data)
-            except services.DuplicateCustomer as error:
-                existing = error.existing
-                form.add_service_errors(error)
-            except InvalidInput as error:
-                form.add_service_errors(error)
-            else:
-                messages.success(request, "Contact details saved.")
-                return redirect("desk:customer", pk=customer.pk)
+        if form.submit(customer=customer):
+            messages.success(request, "Contact details saved.")
+            return redirect("desk:customer", pk=customer.pk)
     else:
         form = CustomerForm.for_customer(customer)
-    return render(
-        request,
-        "desk/customer_form.html",
-        {"form": form, "customer": customer, "existing": existing},
-    )
+    return render(request, "desk/customer_form.html", {"form": form, "customer": customer})
 
 
 @desk_permission_required("customers.view_customer", "customers.add_address")

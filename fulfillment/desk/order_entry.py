@@ -5,9 +5,8 @@ composed the way `orders.services.place_order` composes them (tax rate of the de
 `price_lines` → `shipping_price` on the total weight → `order_totals`), so the total on the
 screen is the total capture stores (a test holds the two equal). Availability is
 `inventory.selectors.availability_by_sku`, delivery options are
-`fulfillment.delivery_options.delivery_options`, and "is there enough stock?" asks the same
-planner capture asks (`orders.planning.get_planner`), so the desk warns about exactly the
-shortfalls capture would refuse or backorder.
+`fulfillment.delivery_options.delivery_options`. "Is there enough stock?" is in
+`fulfillment.desk.stock_check`.
 """
 
 from __future__ import annotations
@@ -17,7 +16,6 @@ from datetime import date
 from decimal import Decimal
 
 from django.db.models import Case, IntegerField, Q, Value, When
-from django.utils import timezone
 
 from fulfillment.delivery_options import DeliveryOptions, delivery_options
 from fulfillment.geo import locate
@@ -26,7 +24,6 @@ from inventory.selectors import SKUAvailability, availability_by_sku
 from oms.core.errors import DomainError
 from oms.core.money import Money
 from orders.models import Order, SalesChannel, ServiceLevel
-from orders.planning import CaptureContext, get_planner
 from orders.pricing import Totals, order_totals, price_lines, shipping_price, tax_rate_for
 
 # The channel every desk order is placed on (seed_demo creates it).
@@ -302,147 +299,6 @@ def _delivery_pricing(
         place = {"country": address["country"], "region": address.get("region", "")}
         return service_level, place, name
     return service_level, None, name
-
-
-# --- Enough stock? -------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class ShortLine:
-    index: int
-    sku_code: str
-    name: str
-    requested: int
-    available: int
-
-
-@dataclass(slots=True)
-class StockCheck:
-    """What capture's planner would do with the draft: which lines fall short, and whether
-    the channel's rules backorder the rest (otherwise capture refuses)."""
-
-    short: list[ShortLine]
-    backorder_allowed: bool
-    delivery: Delivery
-    # When the units that are there would arrive (or be ready) if the rest is backordered.
-    available_promised_date: date | None = None
-    # Options that have everything for these lines (other services, other pickup stores).
-    alternatives: DeliveryOptions | None = None
-    lines: list[tuple[str, int]] = field(default_factory=list)
-
-    @property
-    def is_short(self) -> bool:
-        return bool(self.short)
-
-    @property
-    def some_available(self) -> bool:
-        return any(item.available for item in self.short) or len(self.short) < len(self.lines)
-
-    @property
-    def backordered_units(self) -> int:
-        return sum(item.requested - item.available for item in self.short)
-
-    @property
-    def other_options(self) -> list[OptionChoice]:
-        """Options that have every unit, other than the one chosen."""
-        if self.alternatives is None:
-            return []
-        return [c for c in option_choices(self.alternatives) if c.value != self.delivery.value]
-
-    def available_lines(self) -> list[tuple[str, int]]:
-        """The draft's lines lowered to what is there (lines with nothing left dropped)."""
-        available = {item.index: item.available for item in self.short}
-        return [
-            (code, available.get(index, quantity))
-            for index, (code, quantity) in enumerate(self.lines)
-            if available.get(index, quantity) > 0
-        ]
-
-
-def check_stock(
-    *, channel: SalesChannel, lines: list[tuple[str, int]], delivery: Delivery, address: dict
-) -> StockCheck | None:
-    """Plan the draft as capture would (reads only). None when the draft cannot be planned
-    (an unknown SKU or option): place_order then names the field."""
-    skus = {sku.code: sku for sku in SKU.objects.filter(code__in={code for code, _ in lines})}
-    if any(code not in skus for code, _ in lines):
-        return None
-    service_level = pickup_location = None
-    if delivery.method == Order.DeliveryMethod.SHIP:
-        service_level = ServiceLevel.objects.filter(
-            code=delivery.code, is_active=True, currency=channel.currency
-        ).first()
-        if service_level is None:
-            return None
-    else:
-        pickup_location = Location.objects.filter(
-            code=delivery.code, is_active=True, allows_pickup=True
-        ).first()
-        if pickup_location is None:
-            return None
-    now = timezone.now()
-
-    def plan(quantities: list[tuple[int, str, int]]):
-        priced = price_lines(
-            lines=[(number, skus[code], quantity) for number, code, quantity in quantities],
-            tax_rate=Decimal("0"),
-            currency=channel.currency,
-        )
-        return get_planner().plan(
-            CaptureContext(
-                channel=channel,
-                lines=tuple(priced),
-                delivery_method=delivery.method,
-                service_level=service_level,
-                ship_to=address if service_level else {},
-                pickup_location=pickup_location,
-                ordered_at=now,
-            )
-        )
-
-    numbered = [(index + 1, code, quantity) for index, (code, quantity) in enumerate(lines)]
-    decided = plan(numbered)
-    shortfalls = decided.allocation.shortfalls
-    check = StockCheck(
-        short=[
-            ShortLine(
-                index=number - 1,
-                sku_code=code,
-                name=skus[code].name,
-                requested=quantity,
-                available=max(quantity - shortfalls[number], 0),
-            )
-            for number, code, quantity in numbered
-            if shortfalls.get(number)
-        ],
-        backorder_allowed=decided.backorder_policy != "refuse",
-        delivery=delivery,
-        lines=list(lines),
-    )
-    if not check.is_short:
-        return check
-    there = [
-        (number, code, quantity - shortfalls.get(number, 0))
-        for number, code, quantity in numbered
-        if quantity - shortfalls.get(number, 0) > 0
-    ]
-    if there and check.backorder_allowed:
-        partial = plan(there)
-        if not partial.allocation.shortfalls:
-            check.available_promised_date = partial.promised_date
-    destination = (
-        (float(pickup_location.latitude), float(pickup_location.longitude))
-        if pickup_location
-        else locate(address)
-    )
-    if destination is not None:
-        check.alternatives = delivery_options(
-            channel=channel,
-            lines=[{"sku": code, "quantity": quantity} for code, quantity in lines],
-            destination=destination,
-            now=now,
-        )
-    return check
 
 
 # --- Finding SKUs --------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from fulfillment.changes import cancel_order_with_fulfillment, change_order_lines, change_ship_to
+from fulfillment.desk import selectors
 from fulfillment.desk.order_forms import (
     CancelOrderForm,
     HoldForm,
@@ -198,6 +199,10 @@ def _render(request: HttpRequest, order: Order, **bound) -> HttpResponse:
             "payments": list(order.payments.all()),
             "shipments": _shipments(order, lines),
             "events": events,
+            # Read-only here: staff act on alerts in the admin; the agent tells the customer.
+            "alerts": selectors.live_alerts(order)
+            if request.user.has_perm("fulfillment.view_jeopardyalert")
+            else [],
             "active_holds": active_holds,
             "release_forms": release_forms,
             "actions": actions,

@@ -26,13 +26,11 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from customers import services as customer_services
 from customers.models import Address, Customer
-from fulfillment.desk import selectors
+from fulfillment.desk import order_customer
 from fulfillment.desk.order_entry import (
     Delivery,
     Draft,
-    StockCheck,
     call_center_channel,
-    check_stock,
     exact_sku,
     quote,
     search_skus,
@@ -46,6 +44,7 @@ from fulfillment.desk.order_forms import (
     new_idempotency_key,
 )
 from fulfillment.desk.permissions import desk_permission_required
+from fulfillment.desk.stock_check import StockCheck, check_stock
 from oms.core.errors import (
     DomainError,
     IdempotencyKeyReused,
@@ -78,7 +77,10 @@ class Entry:
     values: dict[str, str]
     address: dict[str, str]
     lines: list[dict[str, str]] = field(default_factory=list)
-    focus_line: int | None = None  # the line just added: its quantity gets the cursor
+    # Where the cursor goes on the page that comes back: the line just added (its quantity),
+    # or a part of the form ("sku_query", "delivery": the chosen option).
+    focus_line: int | None = None
+    focus: str = ""
 
     @classmethod
     def first(cls, customer: Customer, addresses: list[Address]) -> Entry:
@@ -163,21 +165,15 @@ def order_new(request: HttpRequest) -> HttpResponse:
     except DomainError as error:
         return render(request, "desk/order_new.html", {"setup_error": error.message})
     if request.method == "POST":
+        if request.POST.get("command") == order_customer.CREATE_CUSTOMER:
+            return order_customer.create_customer(request)
         return _order_new_post(request, channel)
     customer_id = request.GET.get("customer", "")
     if not customer_id.isdigit():
-        return _choose_customer(request)
+        return order_customer.choose_customer(request)
     customer = get_object_or_404(Customer, pk=int(customer_id))
     addresses = list(customer.addresses.all())
     return _render_entry(request, channel, customer, addresses, Entry.first(customer, addresses))
-
-
-def _choose_customer(request: HttpRequest) -> HttpResponse:
-    query = request.GET.get("customer_query", "")[:200]
-    results = selectors.search(query)
-    return render(
-        request, "desk/order_new.html", {"customer": None, "query": query, "results": results}
-    )
 
 
 def _order_new_post(request: HttpRequest, channel: SalesChannel) -> HttpResponse:
@@ -197,8 +193,10 @@ def _order_new_post(request: HttpRequest, channel: SalesChannel) -> HttpResponse
     elif (remove := request.POST.get("remove_line", "")).isdigit():
         if int(remove) < len(entry.lines):
             del entry.lines[int(remove)]
+        entry.focus = "sku_query"  # the Remove button is gone: back to adding SKUs
     elif chosen := Delivery.parse(request.POST.get("choose_delivery", "")):
         entry.values["delivery"] = chosen.value
+        entry.focus = "delivery"
     elif command == "use_available":
         draft = entry.draft(by_pk)
         if draft.delivery and len(draft.valid_lines()) == len(draft.lines):
@@ -213,6 +211,7 @@ def _order_new_post(request: HttpRequest, channel: SalesChannel) -> HttpResponse
                     {"sku": code, "quantity": str(quantity)}
                     for code, quantity in check.available_lines()
                 ]
+                entry.focus_line = 0 if entry.lines else None
                 messages.info(request, "Quantities changed to what is available.")
     elif query := entry.values.get("sku_query", ""):
         # Enter in the SKU box: a code (or the only match) goes straight onto the order.
@@ -254,9 +253,10 @@ def _render_entry(
         formset = LineFormSet(initial=entry.lines, prefix="lines")
     else:
         form, address_form, formset = bound
-    if entry.focus_line is not None:
+    # With a stock check shown, its alternatives take the cursor (their section is autofocus).
+    if stock_check is None and entry.focus_line is not None:
         formset.forms[entry.focus_line].fields["quantity"].widget.attrs["autofocus"] = True
-    elif not entry.lines:
+    elif stock_check is None and (not entry.lines or entry.focus == "sku_query"):
         form.fields["sku_query"].widget.attrs["autofocus"] = True
     by_pk = {address.pk: address for address in addresses}
     result = quote(channel=channel, draft=entry.draft(by_pk))
@@ -273,6 +273,7 @@ def _render_entry(
             "rows": list(zip(formset.forms, result.lines, strict=True)),
             "quote": result,
             "stock_check": stock_check,
+            "focus_delivery": entry.focus == "delivery",
             "sku_results": sku_results,
             "can_save_address": request.user.has_perm("customers.add_address"),
             "new_address": NEW_ADDRESS,

@@ -1,6 +1,7 @@
 """Who may use the desk: a logged-in user holding the permissions a screen declares.
 
-The "Agents" group (migration `fulfillment.0003_agents_group`) holds exactly AGENT_PERMISSIONS.
+The "Agents" group (migrations `fulfillment.0003_agents_group` and
+`0006_agents_see_jeopardy_alerts`) holds exactly AGENT_PERMISSIONS.
 """
 
 from collections.abc import Callable
@@ -45,6 +46,8 @@ AGENT_PERMISSIONS = frozenset(
         # Order screen: shipments with tracking.
         "fulfillment.view_fulfillmentorder",
         "fulfillment.view_fulfillmentline",
+        # Order screen: the order's live jeopardy alerts, so the agent can tell the customer.
+        "fulfillment.view_jeopardyalert",
         "fulfillment.view_package",
         "fulfillment.view_carrier",
     }

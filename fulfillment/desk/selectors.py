@@ -9,6 +9,8 @@ from decimal import Decimal
 from django.db.models import Case, Count, Q, QuerySet, Sum, Value, When
 
 from customers.models import Customer
+from fulfillment.jeopardy.models import JeopardyAlert
+from fulfillment.jeopardy.services import severity_band
 from oms.core.money import Money
 from orders.models import Order, SalesChannel
 
@@ -135,3 +137,21 @@ def customer_summary(customer: Customer) -> CustomerSummary:
         average_order_values=average_order_values,
         recent_orders=recent_orders,
     )
+
+
+# Alerts not yet resolved: what staff still have to act on (the scan resolves the rest).
+LIVE_ALERT_STATUSES = (JeopardyAlert.Status.OPEN, JeopardyAlert.Status.ACKNOWLEDGED)
+
+
+def live_alerts(order: Order) -> list[JeopardyAlert]:
+    """The order's jeopardy alerts that are not resolved, worst first, with their owner and
+    location: one query (the (order, status) index), however many alerts and whoever owns
+    them. Each carries `band`: the severity band staff filter by in the admin."""
+    alerts = list(
+        JeopardyAlert.objects.filter(order=order, status__in=LIVE_ALERT_STATUSES)
+        .select_related("owner", "location")
+        .order_by("-severity", "due_by", "id")
+    )
+    for alert in alerts:
+        alert.band = severity_band(alert.severity)
+    return alerts

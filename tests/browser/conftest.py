@@ -25,6 +25,9 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
 from pytest_django.live_server_helper import LiveServer
 
+from fulfillment.desk.permissions import ensure_agents_group
+from orders.models import SalesChannel
+from tests import factories
 from tests.browser.support import SCREENSHOTS, safe_name
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -152,3 +155,51 @@ def pytest_runtest_makereport(item: pytest.Item, call):
             else:
                 report.sections.append(("screenshot", str(path)))
     return report
+
+
+# --- The desk's world: an agent, the call-center channel, a store, a customer ---------------
+
+
+@pytest.fixture(autouse=True)
+def _test_database_before_the_live_server(django_db_setup):
+    """The session's live server shares the test database's connection (one request at a time
+    on SQLite) only if that database exists when the server starts; run alone, a module
+    would otherwise start it first and two simultaneous requests would each get their own
+    connection ("database table is locked")."""
+
+
+@pytest.fixture
+def agent(db):
+    # The migration creates the Agents group; the live server's flush removed it.
+    user = factories.UserFactory(username="agent-ann", first_name="Ann", last_name="Agent")
+    user.groups.add(ensure_agents_group())
+    return user
+
+
+@pytest.fixture
+def shop(catalogue):
+    """The call-center channel, a pickup store near the customer with stock of everything,
+    and the customer with a saved address in Manhattan."""
+    factories.SalesChannelFactory(
+        code="call-center", name="Call center", type=SalesChannel.Type.CALL_CENTER
+    )
+    catalogue[2].name = "Blue kettle"
+    catalogue[2].save()
+    store = factories.LocationFactory(
+        code="STORE-NYC",
+        name="Store NYC",
+        type="store",
+        allows_pickup=True,
+        ships_orders=False,
+        city="New York",
+        priority=50,
+    )
+    for sku in catalogue:
+        factories.stock(sku, store, 5)
+    customer = factories.CustomerFactory(
+        email="grace.hopper@navy.example", first_name="Grace", last_name="Hopper"
+    )
+    factories.AddressFactory(
+        customer=customer, line1="1 Liberty Plaza", city="New York", postal_code="10006"
+    )
+    return customer

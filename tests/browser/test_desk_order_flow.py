@@ -1,61 +1,21 @@
 """An agent on the phone: find the customer, enter an order, confirm it, change it — in
 Chromium against the live server. Screenshots of each screen go to test-results/screenshots/.
+The agent and the shop (fixtures `agent`, `shop`) are in conftest.py.
 """
 
 import re
+from datetime import timedelta
 
-import pytest
+from django.utils import timezone
 from playwright.sync_api import Page, expect
 
-from fulfillment.desk.permissions import ensure_agents_group
+from customers.models import Customer
+from customers.services import DUPLICATE_EMAIL
+from fulfillment.jeopardy.models import JeopardyAlert
 from orders.models import Order, SalesChannel
+from orders.services import place_order
 from tests import factories
 from tests.browser.support import force_login, log_in, screenshot
-
-
-@pytest.fixture(autouse=True)
-def _test_database_before_the_live_server(django_db_setup):
-    """The session's live server shares the test database's connection (one request at a time
-    on SQLite) only if that database exists when the server starts; run alone, this module
-    would otherwise start it first and two simultaneous requests would each get their own
-    connection ("database table is locked")."""
-
-
-@pytest.fixture
-def agent(db):
-    # The migration creates the Agents group; the live server's flush removed it.
-    user = factories.UserFactory(username="agent-ann", first_name="Ann", last_name="Agent")
-    user.groups.add(ensure_agents_group())
-    return user
-
-
-@pytest.fixture
-def shop(catalogue):
-    """The call-center channel, a pickup store near the customer with stock of everything,
-    and the customer with a saved address in Manhattan."""
-    factories.SalesChannelFactory(
-        code="call-center", name="Call center", type=SalesChannel.Type.CALL_CENTER
-    )
-    catalogue[2].name = "Blue kettle"
-    catalogue[2].save()
-    store = factories.LocationFactory(
-        code="STORE-NYC",
-        name="Store NYC",
-        type="store",
-        allows_pickup=True,
-        ships_orders=False,
-        city="New York",
-        priority=50,
-    )
-    for sku in catalogue:
-        factories.stock(sku, store, 5)
-    customer = factories.CustomerFactory(
-        email="grace.hopper@navy.example", first_name="Grace", last_name="Hopper"
-    )
-    factories.AddressFactory(
-        customer=customer, line1="1 Liberty Plaza", city="New York", postal_code="10006"
-    )
-    return customer
 
 
 def add_sku(page: Page, typed: str) -> None:
@@ -228,13 +188,102 @@ def test_without_javascript_an_order_is_still_entered_and_read(browser, base_url
         context.close()
 
 
-def test_an_agent_cannot_open_admin_pages_they_are_not_granted(page: Page, agent, base_url):
-    # There are no finance pages yet (issue 5); the user list of the admin stands in for a
-    # page the Agents group is not granted. Agents are not staff: the admin sends them to
-    # its own login and shows nothing.
+def test_an_agent_cannot_open_a_finance_page(page: Page, agent, shop, base_url):
+    # There is no accounting app yet, so the finance pages are the admin's: the ledger of
+    # every payment across all orders (an agent reads only the payments of the order on the
+    # desk's Order screen) and the tax rates. Agents are not staff, so the admin sends them
+    # to its own login and shows none of it; the desk links to no finance page at all.
+    placed = place_order(
+        channel=SalesChannel.objects.get(code="call-center"),
+        **factories.order_payload(customer={"email": shop.email}),
+    ).order
+    payment = placed.payments.get()  # a real payment the ledger would list
     force_login(page, agent, base_url)
-    page.goto("/admin/auth/user/")
-    expect(page).to_have_url(re.compile(r"/admin/login/\?next=/admin/auth/user/"))
+    for path in ("/admin/orders/payment/", f"/admin/orders/payment/{payment.pk}/change/"):
+        page.goto(path)
+        expect(page).to_have_url(re.compile(r"/admin/login/\?next=/admin/orders/payment/"))
+        expect(page.get_by_text("not authorized to access this page")).to_be_visible()
+        expect(page.locator("#result_list")).to_have_count(0)  # no list of payments
+        expect(page.get_by_text(placed.number)).to_have_count(0)
+    screenshot(page, "desk-agent-refused-payments")
+    page.goto("/admin/orders/taxrate/")
+    expect(page).to_have_url(re.compile(r"/admin/login/\?next=/admin/orders/taxrate/"))
     expect(page.get_by_text("not authorized to access this page")).to_be_visible()
-    expect(page.locator("#result_list")).to_have_count(0)  # no list of users
-    screenshot(page, "desk-agent-refused-admin")
+
+    page.goto("/desk/")
+    links = page.locator("a[href^='/admin/']")
+    expect(links).to_have_count(0)  # the desk offers no way into the admin
+
+
+def test_an_order_for_a_new_customer_starts_on_the_new_order_screen(
+    page: Page, agent, shop, base_url
+):
+    force_login(page, agent, base_url)
+    page.goto("/desk/orders/new/")
+    search = page.get_by_label("Find the customer")
+    expect(search).to_be_focused()
+    search.fill("nia@example.com")
+    search.press("Enter")
+    expect(page.get_by_test_id("no-customer")).to_be_visible()
+    new = page.get_by_test_id("new-customer")
+    expect(new.get_by_label("Email")).to_have_value("nia@example.com")  # as searched for
+    screenshot(page, "desk-order-new-choose-customer")
+
+    # An email already on file (in another case) is refused beside the field, with the way
+    # to the customer who has it; nothing typed is lost, nothing is written.
+    new.get_by_label("Email").fill("Grace.Hopper@navy.example")
+    new.get_by_label("First name").fill("Nia")
+    new.get_by_label("Last name").fill("Okafor")
+    new.get_by_role("button", name="Create and start the order").click()
+    email = page.locator("[data-field=new-email]")
+    expect(email.locator(".field-errors")).to_have_text(DUPLICATE_EMAIL)
+    expect(email.get_by_label("Email")).to_be_focused()
+    duplicate = page.get_by_test_id("duplicate")
+    expect(duplicate.get_by_role("link", name="Order for Grace Hopper")).to_be_visible()
+    expect(page.get_by_label("Last name")).to_have_value("Okafor")
+    assert Customer.objects.count() == 1
+    screenshot(page, "desk-order-new-customer-duplicate")
+
+    email.get_by_label("Email").fill("nia@example.com")
+    page.get_by_role("button", name="Create and start the order").click()
+    expect(page.get_by_role("heading", name="New order for Nia Okafor")).to_be_visible()
+    expect(page.get_by_label("Add a SKU")).to_be_focused()
+
+    # No address on file: a ZIP code finds the pickup stores near them.
+    add_sku(page, "SKU-A")
+    page.get_by_label("ZIP / postal code").fill("10006")
+    pickup = page.get_by_role("radio", name=re.compile("Store NYC"))
+    pickup.check()
+    page.get_by_label("Card or PayPal token").fill("tok_visa")
+    page.get_by_role("button", name="Place order").click()
+    expect(page.get_by_text(re.compile(r"Order SO-\d+ placed\."))).to_be_visible()
+    order = Order.objects.get()
+    assert order.customer.email == "nia@example.com" and order.customer.last_name == "Okafor"
+    assert order.pickup_location.code == "STORE-NYC"
+
+
+def test_the_order_screen_shows_the_orders_jeopardy_alerts(page: Page, agent, shop, base_url):
+    order = place_order(
+        channel=SalesChannel.objects.get(code="call-center"),
+        **factories.order_payload(customer={"email": shop.email}),
+    ).order
+    JeopardyAlert.objects.create(
+        order=order,
+        kind=JeopardyAlert.Kind.STALLED,
+        stage="awaiting_sourcing",
+        cause_key=f"stalled:{order.pk}",
+        severity=82,
+        message=f"{order.number} has waited for sourcing past its 4-hour SLA.",
+        detected_at=timezone.now(),
+        due_by=timezone.now() + timedelta(hours=5),
+        owner=factories.UserFactory(first_name="Sam", last_name="Supervisor"),
+    )
+    force_login(page, agent, base_url)
+    page.goto(f"/desk/orders/{order.number}/")
+
+    alerts = page.get_by_test_id("alerts")
+    expect(alerts).to_contain_text("Stalled past its stage SLA")
+    expect(alerts).to_contain_text("Critical · 82")
+    expect(alerts).to_contain_text("Sam Supervisor")
+    expect(alerts.get_by_role("button")).to_have_count(0)  # read-only for agents
+    screenshot(page, "desk-order-alerts")

@@ -1,12 +1,15 @@
 """New order: an agent enters an order for a customer on the call-center channel."""
 
 import re
+from datetime import timedelta
 
 import pytest
 from django.contrib.auth.models import Group
 from django.urls import reverse
+from django.utils import timezone
 
-from customers.models import Address
+from customers.models import Address, Customer
+from fulfillment.sourcing.service import source_order
 from inventory.models import Reservation, StockLevel
 from orders.models import IdempotencyKey, Order, SalesChannel
 from tests import factories
@@ -110,6 +113,74 @@ def test_without_a_customer_the_agent_finds_one_by_part_of_the_email(
     assert page.status_code == 200
     assert f'href="{NEW_ORDER}?customer={customer.pk}"'.encode() in page.content
     assert b"New customer" in page.content
+
+
+def new_customer(**overrides) -> dict:
+    data = {
+        "command": "create_customer",
+        "customer_query": "nia@example.com",
+        "new-email": "nia@example.com",
+        "new-first_name": "Nia",
+        "new-last_name": "Okafor",
+        "new-phone": "",
+        "new-notes": "",
+    }
+    data.update(overrides)
+    return data
+
+
+def test_a_new_customer_is_created_on_the_screen_and_the_order_goes_on_for_them(
+    agent_client, call_center
+):
+    page = agent_client.get(f"{NEW_ORDER}?customer_query=nia@example.com")
+    assert 'data-testid="no-customer"' in text(page)
+    assert input_value(page.content, "new-email") == "nia@example.com"  # as searched for
+    assert re.search(rb'id="id_customer_query"[^>]*autofocus', page.content)
+
+    response = agent_client.post(NEW_ORDER, new_customer())
+
+    created = Customer.objects.get(email="nia@example.com")
+    assert (created.first_name, created.last_name) == ("Nia", "Okafor")
+    assert response.status_code == 302
+    assert response["Location"] == f"{NEW_ORDER}?customer={created.pk}"
+    order_page = text(agent_client.get(response["Location"]))
+    assert "Customer Nia Okafor &lt;nia@example.com&gt; created." in order_page
+    assert "New order for" in order_page and 'name="sku_query"' in order_page
+
+
+def test_a_new_customer_with_an_email_on_file_links_to_them_and_writes_nothing(
+    agent_client, call_center, customer
+):
+    page = agent_client.post(NEW_ORDER, new_customer(**{"new-email": "GRACE@example.com"}))
+
+    assert page.status_code == 200
+    assert field_error(page.content, "new-email") == "A customer with this email already exists."
+    assert f'href="/desk/customers/{customer.pk}/"' in text(page)
+    assert f'href="{NEW_ORDER}?customer={customer.pk}"' in text(page)  # order for them instead
+    assert input_value(page.content, "new-first_name") == "Nia"  # kept as typed
+    assert 'id="id_customer_query" value="nia@example.com"' in text(page)  # the search too
+    assert Customer.objects.count() == 1
+
+
+def test_a_new_customer_with_a_bad_email_is_refused_beside_the_field(agent_client, call_center):
+    page = agent_client.post(NEW_ORDER, new_customer(**{"new-email": "nia-at-example"}))
+    assert field_error(page.content, "new-email") == "Enter a valid email address."
+    assert input_value(page.content, "new-last_name") == "Okafor"
+    assert b'aria-invalid="true"' in page.content  # desk.js puts the cursor there
+    assert not re.search(rb'id="id_customer_query"[^>]*autofocus', page.content)
+    assert Customer.objects.count() == 0
+
+
+def test_an_agent_who_may_not_add_customers_gets_no_new_customer_form(
+    agent, agent_client, call_center
+):
+    group = Group.objects.create(name="No new customers")
+    group.permissions.set(agent.groups.get().permissions.exclude(codename="add_customer"))
+    agent.groups.set([group])
+    page = agent_client.get(f"{NEW_ORDER}?customer_query=nia@example.com")
+    assert page.status_code == 200 and b'data-testid="new-customer"' not in page.content
+    assert agent_client.post(NEW_ORDER, new_customer()).status_code == 403
+    assert Customer.objects.count() == 0
 
 
 def test_without_the_call_center_channel_the_screen_says_what_is_missing(agent_client, customer):
@@ -424,6 +495,56 @@ def test_on_a_channel_that_backorders_the_rest_can_be_backordered_with_a_date(
     order = Order.objects.get()
     assert order.status == Order.Status.BACKORDERED
     assert order.lines.get(sku_code="SKU-A").quantity_backordered == 2
+
+
+def test_a_backorder_offers_the_date_open_purchase_orders_bring_the_rest(
+    agent_client, call_center, customer, catalogue, warehouse
+):
+    call_center.allows_backorders = True
+    call_center.save()
+    arrives = timezone.localdate() + timedelta(days=10)
+    factories.sent_purchase_order(
+        factories.SupplierFactory(), warehouse, [(catalogue[0], 5)], expected_date=arrives
+    )
+    key = open_form(agent_client, customer)
+    data = form_data(customer, key, lines=[("SKU-A", 12), ("SKU-B", 1)])
+    body = text(agent_client.post(NEW_ORDER, data))
+
+    assert "SKU-A, the rest (2): expected by" in body
+    shown = re.search(r'data-testid="supply-date">([^<]+)<', body).group(1)
+    assert Order.objects.count() == 0
+
+    # What the agent tells the customer is what sourcing stores on the backordered line:
+    # the goods arrive, are handled, then travel.
+    assert agent_client.post(NEW_ORDER, {**data, "command": "backorder"}).status_code == 302
+    order = Order.objects.get()
+    source_order(order_id=order.pk)
+    line = order.lines.get(sku_code="SKU-A")
+    assert line.quantity_backordered == 2 and line.supply_date > arrives
+    assert line.supply_date.strftime("%a %-d %b %Y") == shown
+    # The Order screen says it beside the backordered units.
+    screen = text(agent_client.get(reverse("desk:order", args=[order.number])))
+    expected_by = line.supply_date.strftime("%a %-d %b")
+    assert f'data-testid="supply-date">expected by {expected_by}<' in screen
+
+
+def test_a_backorder_without_supply_on_order_says_no_date_yet(
+    agent_client, call_center, customer, catalogue, warehouse
+):
+    call_center.allows_backorders = True
+    call_center.save()
+    # On order, but fewer than the missing units.
+    factories.sent_purchase_order(
+        factories.SupplierFactory(),
+        warehouse,
+        [(catalogue[0], 1)],
+        expected_date=timezone.localdate() + timedelta(days=3),
+    )
+    key = open_form(agent_client, customer)
+    body = text(agent_client.post(NEW_ORDER, form_data(customer, key, lines=[("SKU-A", 12)])))
+    assert "SKU-A, the rest (2):" in body
+    assert 'data-testid="no-supply-date">no date yet<' in body
+    assert 'data-testid="supply-date"' not in body
 
 
 # --- Permissions and queries ---------------------------------------------------------------

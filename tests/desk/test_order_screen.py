@@ -1,11 +1,14 @@
 """The Order screen: what an agent reads about an order and the changes they may make."""
 
 import re
+from datetime import timedelta
 
 import pytest
 from django.contrib.auth.models import Group
 from django.urls import reverse
+from django.utils import timezone
 
+from fulfillment.jeopardy.models import JeopardyAlert
 from fulfillment.models import Carrier, FulfillmentOrder
 from fulfillment.sourcing.service import source_order
 from fulfillment.warehouse import build_pick_lists, confirm_pick, pack, ship
@@ -286,13 +289,88 @@ def test_the_screen_asks_the_same_number_of_queries_whatever_the_lines_and_event
     large = place(lines=[("SKU-A", 2), ("SKU-B", 2), ("SKU-C", 2)])
     ship_everything(large)
     agent_client.post(url(large, "hold"), {"hold-reason": "other"})
+    for number, owner in enumerate((None, factories.UserFactory(), factories.UserFactory())):
+        alert(large, cause_key=f"stalled:{number}", owner=owner)
 
     # session, user, 2 × permissions; order; lines, payments, events, holds, fulfillment
-    # orders, their lines, packages
+    # orders, their lines, packages; live jeopardy alerts with their owners
     with django_assert_num_queries(ORDER_SCREEN_QUERIES):
         agent_client.get(url(small))
     with django_assert_num_queries(ORDER_SCREEN_QUERIES):
         agent_client.get(url(large))
 
 
-ORDER_SCREEN_QUERIES = 12
+ORDER_SCREEN_QUERIES = 13
+
+
+# --- Jeopardy alerts -----------------------------------------------------------------------
+
+
+def alert(order, **fields) -> JeopardyAlert:
+    values = {
+        "kind": JeopardyAlert.Kind.STALLED,
+        "stage": "awaiting_sourcing",
+        "cause_key": f"stalled:{order.pk}",
+        "severity": 40,
+        "message": f"Order {order.number} waits for sourcing past its SLA.",
+        "detected_at": timezone.now(),
+        "due_by": timezone.now() + timedelta(hours=6),
+        **fields,
+    }
+    return JeopardyAlert.objects.create(order=order, **values)
+
+
+def test_the_agent_sees_the_orders_live_alerts_read_only(agent_client, place, warehouse):
+    order = place()
+    supervisor = factories.UserFactory(first_name="Sam", last_name="Supervisor")
+    due = timezone.now().replace(microsecond=0) + timedelta(days=1)
+    alert(
+        order,
+        kind=JeopardyAlert.Kind.BACKORDER_NO_SUPPLY,
+        cause_key="backorder:1",
+        severity=80,
+        message="No purchase order brings SKU-A before the promise.",
+        due_by=due,
+        owner=supervisor,
+        status=JeopardyAlert.Status.ACKNOWLEDGED,
+        location=warehouse,
+    )
+    alert(order, cause_key="stalled:1", severity=30)
+    alert(order, cause_key="stalled:0", status=JeopardyAlert.Status.RESOLVED, message="Old news.")
+
+    page = agent_client.get(url(order))
+    body = text(page)
+    section = body[body.index('data-testid="alerts"') : body.index('id="lines-heading"')]
+
+    assert "2 open alerts" in section
+    rows = re.findall(r'data-testid="alert" data-kind="(\w+)"', section)
+    assert rows == ["backorder_no_supply", "stalled"]  # worst first
+    assert "Backordered, no supply before the promise" in section
+    assert "No purchase order brings SKU-A before the promise." in section
+    assert "Critical · 80" in section and "Medium · 30" in section
+    assert timezone.localtime(due).strftime("%a %-d %b %Y %H:%M") in section
+    assert "Acknowledged" in section and "Sam Supervisor" in section
+    assert "Unassigned" in section and "Open" in section
+    assert "Old news." not in body  # resolved alerts are history, not the agent's concern
+    assert "<form" not in section and "<button" not in section  # nothing to act on here
+
+
+def test_an_order_without_live_alerts_shows_no_alert_panel(agent_client, place):
+    order = place()
+    alert(order, status=JeopardyAlert.Status.RESOLVED)
+    assert 'data-testid="alerts"' not in text(agent_client.get(url(order)))
+
+
+def test_someone_who_may_read_orders_but_not_alerts_sees_no_alert_panel(
+    agents_group, place, client
+):
+    order = place()
+    alert(order)
+    reader = factories.UserFactory(username="reader")
+    reader.user_permissions.set(agents_group.permissions.exclude(codename="view_jeopardyalert"))
+    client.force_login(reader)
+
+    page = client.get(url(order))
+
+    assert page.status_code == 200
+    assert 'data-testid="alerts"' not in text(page)

@@ -136,9 +136,18 @@ def test_posts_without_a_csrf_token_are_refused(csrf_client, screens):
     assert Customer.objects.count() == before
 
 
-def test_agent_cannot_open_admin_pages(agent_client, agent):
-    # Agents are not staff: every admin page sends them to the admin login.
-    for url in ("/admin/", "/admin/auth/user/", "/admin/orders/channelapikey/"):
+def test_agent_cannot_open_admin_pages_or_finance_pages(agent_client, agent):
+    # Agents are not staff: every admin page sends them to the admin login. That includes the
+    # finance pages there are: the ledger of every payment (an agent reads only the payments
+    # of the order on their screen), tax rates, and the channels' API keys.
+    for url in (
+        "/admin/",
+        "/admin/auth/user/",
+        "/admin/orders/payment/",
+        "/admin/orders/payment/?status=captured",
+        "/admin/orders/taxrate/",
+        "/admin/orders/channelapikey/",
+    ):
         response = agent_client.get(url)
         assert response.status_code == 302, url
         assert response["Location"].startswith("/admin/login/"), url
@@ -157,17 +166,22 @@ def test_agent_made_staff_still_cannot_open_admin_pages_not_granted(agent_client
         "/admin/inventory/stockmovement/",
     ):
         assert agent_client.get(url).status_code == 403, url
-    # Finance (accounting) has no screens yet: no admin page exists to grant at all.
+    # Finance (accounting) has no screens yet: no admin page exists to grant at all. The
+    # payments ledger is not listed: the group grants view_payment for the Order screen's
+    # payments, so a staff agent would read it; agents are never staff (the test above).
     assert agent_client.get("/admin/accounting/").status_code == 404
 
 
 def test_agents_group_from_the_migration_has_exactly_the_agent_permissions():
     migration = importlib.import_module("fulfillment.migrations.0003_agents_group")
-    assert set(migration.AGENT_PERMISSIONS) == AGENT_PERMISSIONS
+    later = importlib.import_module("fulfillment.migrations.0006_agents_see_jeopardy_alerts")
+    assert set(migration.AGENT_PERMISSIONS) | set(later.ADDED_PERMISSIONS) == AGENT_PERMISSIONS
     Group.objects.filter(name=AGENT_GROUP).delete()
-    state = MigrationExecutor(connection).loader.project_state(("fulfillment", "0003_agents_group"))
-
+    loader = MigrationExecutor(connection).loader
+    state = loader.project_state(("fulfillment", "0003_agents_group"))
     migration.create_agents_group(state.apps, None)
+    state = loader.project_state(("fulfillment", "0006_agents_see_jeopardy_alerts"))
+    later.grant(state.apps, None)
 
     group = Group.objects.get(name=AGENT_GROUP)
     granted = {f"{p.content_type.app_label}.{p.codename}" for p in group.permissions.all()}

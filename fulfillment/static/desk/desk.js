@@ -1,8 +1,28 @@
 // The desk's own behaviour, small on purpose (htmx does the rest).
-// After a refused submit, the cursor goes to the first field with an error.
+// Where the cursor goes when a page comes back: the first field with an error (a refused
+// submit); else what the server marked autofocus (the line just added, the alternatives);
+// else the field the agent pressed Enter in, when the form came back to the same page (New
+// order recomputes on Enter), so typing goes on where it was.
+const REMEMBERED_FOCUS = "desk:focus";
 document.addEventListener("DOMContentLoaded", () => {
+  const remembered = JSON.parse(sessionStorage.getItem(REMEMBERED_FOCUS) || "null");
+  sessionStorage.removeItem(REMEMBERED_FOCUS);
   const invalid = document.querySelector("main [aria-invalid=true]");
-  if (invalid) invalid.focus();
+  if (invalid) {
+    invalid.focus();
+  } else if (!document.querySelector("[autofocus]") && remembered
+             && remembered.path === window.location.pathname) {
+    const field = document.getElementById(remembered.id);
+    if (field) field.focus();
+  }
+});
+document.addEventListener("submit", (event) => {
+  const field = document.activeElement;
+  // Buttons are left out: a clicked button's page comes back with its own focus.
+  if (field && field.id && field.tagName !== "BUTTON" && event.target.contains(field)) {
+    sessionStorage.setItem(
+      REMEMBERED_FOCUS, JSON.stringify({path: window.location.pathname, id: field.id}));
+  }
 });
 // A form that posts disables its submit buttons once sent, so a double click sends it once;
 // the server still guards every write (an idempotency key on order forms).
