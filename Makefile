@@ -44,3 +44,9 @@ lint: venv
 .PHONY: bench
 bench: venv
 	$(PYTHON) -m bench $(BENCH_ARGS)
+
+# Faults and hostile input against real processes (README "Reliability"); needs PostgreSQL
+# (DATABASE_URL). Exits non-zero on a broken invariant. RELIABILITY_ARGS="--only retry_storm".
+.PHONY: reliability
+reliability: venv
+	$(PYTHON) -m reliability $(RELIABILITY_ARGS)

@@ -42,6 +42,9 @@ class AvailabilityView(APIView):
         codes = [code for code in codes if code]
         if not codes:
             raise ValidationError({"sku": ["Give at least one sku, e.g. ?sku=SKU-0001."]})
+        if any("\x00" in code for code in codes):
+            # PostgreSQL text cannot hold NUL: refuse it here rather than fail in the query.
+            raise ValidationError({"sku": ["Null characters are not allowed."]})
         if len(codes) > settings.MAX_AVAILABILITY_SKUS:
             raise ValidationError(
                 {"sku": [f"At most {settings.MAX_AVAILABILITY_SKUS} SKUs per request."]}

@@ -1,7 +1,11 @@
 """Storefront order API: thin callers of orders.services."""
 
+from datetime import UTC
+
+from django import forms
 from django.db.models import Prefetch
 from django_filters import rest_framework as filters
+from django_filters.fields import IsoDateTimeField
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, status, viewsets
@@ -22,10 +26,27 @@ def caller_channel(request) -> SalesChannel | None:
     return getattr(request.auth, "channel", None)
 
 
+class UTCIsoDateTimeField(IsoDateTimeField):
+    """PostgreSQL refuses UTC offsets past ±15:59, Python allows up to ±23:59: compare in UTC."""
+
+    def to_python(self, value):
+        value = super().to_python(value)
+        if value is None:
+            return None
+        try:
+            return value.astimezone(UTC)
+        except OverflowError:
+            raise forms.ValidationError("Date out of range.", code="invalid") from None
+
+
+class UTCIsoDateTimeFilter(filters.IsoDateTimeFilter):
+    field_class = UTCIsoDateTimeField
+
+
 class OrderFilter(filters.FilterSet):
     status = filters.MultipleChoiceFilter(choices=Order.Status.choices)
-    created_after = filters.IsoDateTimeFilter(field_name="placed_at", lookup_expr="gte")
-    created_before = filters.IsoDateTimeFilter(field_name="placed_at", lookup_expr="lt")
+    created_after = UTCIsoDateTimeFilter(field_name="placed_at", lookup_expr="gte")
+    created_before = UTCIsoDateTimeFilter(field_name="placed_at", lookup_expr="lt")
     external_id = filters.CharFilter()
     customer_email = filters.CharFilter(field_name="customer__email", lookup_expr="iexact")
 
