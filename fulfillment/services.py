@@ -22,7 +22,7 @@ from fulfillment.models import (
 )
 from fulfillment.notifications import send_purchase_order
 from inventory.models import Location, Reservation
-from oms.core import outbox
+from oms.core import hotpath, outbox
 from oms.core.errors import IllegalTransition
 from oms.core.tasks import enqueue_on_commit
 from orders.models import Order, OrderEvent
@@ -73,7 +73,7 @@ def transition_fulfillments(
     new = [fo for fo, _ in moves if fo._state.adding]
     saved = [fo for fo, _ in moves if not fo._state.adding]
     if new:
-        FulfillmentOrder.objects.bulk_create(new)
+        hotpath.insert(new)  # bulk_create at a third of the cost: the sourcing job's path
     if saved:
         FulfillmentOrder.objects.filter(pk__in=[fo.pk for fo in saved]).update(
             status=to_status, status_changed_at=now, updated_at=now, **changes
@@ -219,7 +219,7 @@ def create_fulfillment_orders(
         )
     else:
         FulfillmentOrder.objects.bulk_create(created)
-    FulfillmentLine.objects.bulk_create(
+    hotpath.insert(
         [
             FulfillmentLine(
                 fulfillment_order=fulfillment_order,
@@ -320,7 +320,7 @@ def _announce_release(
     )
 
 
-PURCHASE_ORDER_NUMBER = "PO-{:06d}"
+PURCHASE_ORDER_NUMBER = "DS-{:06d}"  # drop-ship; supplier replenishment orders are PO-
 
 
 def issue_purchase_order(fulfillment_order: FulfillmentOrder, *, actor: Any = None) -> str:

@@ -17,6 +17,7 @@ from fulfillment.models import OPEN_FULFILLMENT_STATUSES, FulfillmentOrder
 from fulfillment.services import create_fulfillment_orders, release_pending
 from inventory.models import Location, Reservation
 from inventory.services import reserve_stock
+from oms.core import hotpath
 from oms.core.db import retry_transient
 from oms.core.tasks import enqueue_on_commit
 from orders.models import Order, OrderEvent, OrderLine
@@ -36,28 +37,41 @@ RELEASABLE = {Order.Status.PLACED, Order.Status.BACKORDERED}
 # The location fields fulfillment orders read when they are created (kind, timeline,
 # purchase order email), in the order SNAPSHOT_SQL selects them.
 SNAPSHOT_LOCATION_FIELDS = ("id", "code", "type", "contact_email")
-# Written by hand: composing this statement (joined reservations, two correlated EXISTS) costs
+# Written by hand: composing this statement (joined reservations, correlated subqueries) costs
 # the ORM several times what the database takes to answer it, on every order the job sources.
+# The engine's decisions (the order's sourced events) come in the same statement, one row each
+# after the lines' rows (NULL line), oldest first, to save a round trip per order.
+# "Held by an open fulfillment line" is scalar subqueries, not EXISTS or a join: PostgreSQL may
+# answer those by hashing every open fulfillment line or order (it did in the benchmark, whose
+# statistics lag its growing tables), a cost that grows with the tables; these are index
+# probes by reservation and by primary key, a few per order whatever the tables hold.
 # Standard SQL, for PostgreSQL and SQLite alike; tests/fulfillment/test_sourcing_*.py run it.
 SNAPSHOT_SQL = f"""
 SELECT ol.id, ol.quantity, ol.quantity_cancelled, ol.quantity_backordered,
        r.id, r.state, r.quantity, r.sku_id,
-       EXISTS (
-           SELECT 1 FROM fulfillment_fulfillmentline fl
-           JOIN fulfillment_fulfillmentorder fo ON fo.id = fl.fulfillment_order_id
+       (
+           SELECT MIN(fl.id) FROM fulfillment_fulfillmentline fl
            WHERE fl.reservation_id = r.id
-             AND fo.status IN ({", ".join(["%s"] * len(OPEN_FULFILLMENT_STATUSES))})
+             AND (
+                 SELECT fo.status FROM fulfillment_fulfillmentorder fo
+                 WHERE fo.id = fl.fulfillment_order_id
+             ) IN ({", ".join(["%s"] * len(OPEN_FULFILLMENT_STATUSES))})
        ),
        EXISTS (
            SELECT 1 FROM fulfillment_fulfillmentorder pending
-           WHERE pending.order_id = ol.order_id AND pending.status = %s
+           WHERE pending.order_id = %s AND pending.status = %s
        ),
-       {", ".join(f"loc.{name}" for name in SNAPSHOT_LOCATION_FIELDS)}
+       {", ".join(f"loc.{name}" for name in SNAPSHOT_LOCATION_FIELDS)},
+       NULL, NULL
 FROM orders_orderline ol
 LEFT JOIN inventory_reservation r ON r.order_line_id = ol.id
 LEFT JOIN inventory_location loc ON loc.id = r.location_id
 WHERE ol.order_id = %s
-ORDER BY r.location_id, r.id
+UNION ALL
+SELECT {", ".join(["NULL"] * (10 + len(SNAPSHOT_LOCATION_FIELDS)))}, e.id, e.data
+FROM orders_orderevent e
+WHERE e.order_id = %s AND e.kind = %s
+ORDER BY 11, 5, 15
 """
 DECISIONS_SQL = """
 SELECT data FROM orders_orderevent WHERE order_id = %s AND kind = %s ORDER BY id
@@ -89,16 +103,22 @@ def outstanding_units(order: Order) -> dict[int, tuple[OrderLine, int]]:
 
 def engine_decisions(order: Order) -> tuple[dict[int, dict[str, Any]], str]:
     """Per location, the engine's latest decision for this order, and the backorder policy."""
-    decisions: dict[int, dict[str, Any]] = {}
-    policy = "refuse"
     connection = connections[order._state.db]
-    data_field = OrderEvent._meta.get_field("data")
     with connection.cursor() as cursor:
-        # By hand, as SNAPSHOT_SQL and for the same reason: the job reads this for every order.
+        # By hand, as SNAPSHOT_SQL and for the same reason.
         cursor.execute(DECISIONS_SQL, [order.pk, OrderEvent.Kind.SOURCED])
         rows = cursor.fetchall()
-    for (stored,) in rows:
-        data = data_field.from_db_value(stored, None, connection)
+    return _decisions([stored for (stored,) in rows], connection)
+
+
+def _decisions(stored: list, connection) -> tuple[dict[int, dict[str, Any]], str]:
+    """engine_decisions from the sourced events' `data` as the database returns it, oldest
+    first: a later decision for a location replaces an earlier one."""
+    decisions: dict[int, dict[str, Any]] = {}
+    policy = "refuse"
+    data_field = OrderEvent._meta.get_field("data")
+    for value in stored:
+        data = data_field.from_db_value(value, None, connection)
         policy = data.get("backorder_policy", policy)
         for shipment in data.get("shipments", []):
             decisions[shipment["location_id"]] = {
@@ -172,22 +192,34 @@ class OrderSnapshot:
     backordered: bool  # a line still waits for stock
     has_pending: bool  # fulfillment orders created while the order was held
     uncovered: list[Reservation]  # active, not yet in open fulfillment; each with its location
+    decisions: dict[int, dict[str, Any]]  # as engine_decisions
+    backorder_policy: str
 
 
 def order_snapshot(order: Order) -> OrderSnapshot:
     """One row per (line, reservation): the lines' quantities, each reservation with its
     location, whether an open fulfillment line holds it, and whether the order has pending
-    fulfillment orders. The same rules as `outstanding_units` and `uncovered_reservations`."""
-    with connections[order._state.db].cursor() as cursor:
+    fulfillment orders; then one per engine decision. The same rules as `outstanding_units`,
+    `uncovered_reservations` and `engine_decisions`."""
+    connection = connections[order._state.db]
+    with connection.cursor() as cursor:
         cursor.execute(
             SNAPSHOT_SQL,
-            [*OPEN_FULFILLMENT_STATUSES, FulfillmentOrder.Status.PENDING, order.pk],
+            [
+                *OPEN_FULFILLMENT_STATUSES,
+                order.pk,
+                FulfillmentOrder.Status.PENDING,
+                order.pk,
+                order.pk,
+                OrderEvent.Kind.SOURCED,
+            ],
         )
         rows = cursor.fetchall()
     lines: dict[int, int] = {}  # line id -> units still to cover
     backordered = has_pending = False
     locations: dict[int, Location] = {}
     uncovered = []
+    decisions = []
     for (
         line_id,
         quantity,
@@ -197,10 +229,15 @@ def order_snapshot(order: Order) -> OrderSnapshot:
         state,
         reserved,
         sku_id,
-        held,
+        held_by_line,
         order_has_pending,
         *location,
+        _event_id,  # orders the decisions
+        decision,
     ) in rows:
+        if line_id is None:
+            decisions.append(decision)
+            continue
         lines.setdefault(line_id, quantity - cancelled)
         backordered = backordered or line_backordered > 0
         has_pending = has_pending or order_has_pending
@@ -208,7 +245,7 @@ def order_snapshot(order: Order) -> OrderSnapshot:
             continue
         if state in COVERING_STATES:
             lines[line_id] -= reserved
-        if state == Reservation.State.ACTIVE and not held:
+        if state == Reservation.State.ACTIVE and held_by_line is None:
             location_id = location[0]
             if location_id not in locations:
                 locations[location_id] = _partial_location(
@@ -224,11 +261,14 @@ def order_snapshot(order: Order) -> OrderSnapshot:
             )
             reservation.location = locations[location_id]
             uncovered.append(reservation)
+    by_location, policy = _decisions(decisions, connection)
     return OrderSnapshot(
         outstanding=any(missing > 0 for missing in lines.values()),
         backordered=backordered,
         has_pending=has_pending,
         uncovered=uncovered,
+        decisions=by_location,
+        backorder_policy=policy,
     )
 
 
@@ -244,11 +284,12 @@ def source_order(*, order_id: int, actor: Any = "job:sourcing") -> list[Fulfillm
     """Idempotent: running it again finds nothing outstanding and nothing pending.
 
     The common case (everything reserved at capture, the order not held) is one lock, one
-    read of lines and reservations, one of the engine's decisions, then the fulfillment
-    orders created already released: their rows, lines, timeline events and outbox rows in
-    one INSERT each, and the order's own status.
+    read of lines, reservations and the engine's decisions, then the fulfillment orders
+    created already released: their rows, lines, timeline events and outbox rows in one
+    INSERT each, and the order's own status. The lock and the job's own INSERTs go through
+    oms.core.hotpath: the ORM's cost of composing them was most of the job's CPU.
     """
-    order = Order.objects.select_for_update(of=("self",)).get(pk=order_id)
+    order = hotpath.lock(Order, order_id)
     if order.status not in SOURCEABLE:
         return []
     was_backordered = order.status == Order.Status.BACKORDERED
@@ -260,6 +301,10 @@ def source_order(*, order_id: int, actor: Any = "job:sourcing") -> list[Fulfillm
         )
         decided = _reserve_outstanding(order, outstanding_units(order), actor)
         still_short = bool(decided.allocation.shortfalls)
+        if still_short:
+            from fulfillment.backorders import promise_backorders_from_supply
+
+            promise_backorders_from_supply(order)  # dates from incoming purchase orders
         if decided.allocation.allocations and not still_short:
             if decided.promised_date and decided.promised_date != order.promised_date:
                 order.promised_date = decided.promised_date
@@ -277,15 +322,14 @@ def source_order(*, order_id: int, actor: Any = "job:sourcing") -> list[Fulfillm
         snapshot = order_snapshot(order)  # the new reservations and backordered quantities
     if not snapshot.uncovered and not snapshot.has_pending:
         return []  # nothing to create, nothing to release
-    decisions, policy = engine_decisions(order)
-    if policy == "hold" and snapshot.backordered:
+    if snapshot.backorder_policy == "hold" and snapshot.backordered:
         return []  # the whole order waits until everything is there
     # Sourceable statuses exclude cancelled: only a hold keeps the work back.
     release = not order.is_on_hold
     events: list[OrderEvent] = []  # the whole job's timeline, written in one INSERT
     created = create_fulfillment_orders(
         order=order,
-        shipments=decisions,
+        shipments=snapshot.decisions,
         actor=actor,
         release=release,
         reservations=snapshot.uncovered,
@@ -301,5 +345,5 @@ def source_order(*, order_id: int, actor: Any = "job:sourcing") -> list[Fulfillm
                 note="sent to fulfillment",
                 events=events,
             )
-    OrderEvent.objects.bulk_create(events)
+    hotpath.insert(events)
     return created

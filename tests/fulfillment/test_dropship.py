@@ -139,7 +139,7 @@ def test_a_dropship_line_becomes_a_purchase_order_emailed_to_the_vendor(
     order, fo = dropship_order(channel, committed=committed)
 
     assert (fo.kind, fo.location, fo.status) == (FulfillmentOrder.Kind.DROPSHIP, vendor, "released")
-    assert fo.purchase_order_number == f"PO-{fo.pk:06d}"
+    assert fo.purchase_order_number == f"DS-{fo.pk:06d}"
     (mail,) = emails
     assert mail.to == ["orders@gadget.example"]
     assert fo.purchase_order_number in mail.subject
@@ -584,7 +584,7 @@ def test_another_vendor_or_an_unknown_order_is_not_found(
         == 404
     )
     assert (
-        vendor_system.post(shipment_url("VENDOR-1", "PO-999999"), body, format="json").status_code
+        vendor_system.post(shipment_url("VENDOR-1", "DS-999999"), body, format="json").status_code
         == 404
     )
     assert not StockMovement.objects.filter(kind="shipment").exists()
