@@ -85,3 +85,23 @@ def test_void_task_is_safe_to_repeat(catalogue, channel, django_capture_on_commi
     void_payment_authorization(payment.pk)
     payment.refresh_from_db()
     assert payment.status == Payment.Status.VOIDED
+
+
+def test_record_many_writes_each_message_once_with_its_payload(db):
+    from django.db import transaction
+
+    from oms.core import outbox
+    from oms.core.models import OutboxMessage
+
+    with transaction.atomic():
+        rows = outbox.record_many(
+            topic="fulfillment.released", messages=[(7, {"lines": [1, 2], "at": "WH"}), (8, {})]
+        )
+
+    stored = list(OutboxMessage.objects.order_by("id"))
+    assert [row.pk for row in rows] == [message.pk for message in stored]
+    assert [(m.aggregate_id, m.payload) for m in stored] == [
+        ("7", {"lines": [1, 2], "at": "WH"}),
+        ("8", {}),
+    ]
+    assert all(m.published_at is None for m in stored)

@@ -14,6 +14,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
+from oms.core import hotpath
 from oms.core.models import OutboxMessage
 
 logger = logging.getLogger(__name__)
@@ -46,12 +47,11 @@ def record_many(
     *, topic: str, messages: Iterable[tuple[Any, dict[str, Any]]]
 ) -> list[OutboxMessage]:
     """`record` for several (aggregate_id, payload) pairs of one topic: one INSERT, one relay."""
-    rows = OutboxMessage.objects.bulk_create(
-        [
-            OutboxMessage(topic=topic, aggregate_id=str(aggregate_id), payload=payload)
-            for aggregate_id, payload in messages
-        ]
-    )
+    rows = [
+        OutboxMessage(topic=topic, aggregate_id=str(aggregate_id), payload=payload)
+        for aggregate_id, payload in messages
+    ]
+    hotpath.insert(rows)  # the sourcing job writes one batch per order
     if rows:
         from oms.core.tasks import enqueue_on_commit, relay_outbox
 
