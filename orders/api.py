@@ -13,6 +13,7 @@ from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
+from customers.selectors import matching_email
 from orders import services
 from orders.models import Order, OrderEvent, OrderLine, Payment, SalesChannel
 from orders.serializers import CancelInput, OrderCreateInput, OrderDetailOutput, OrderOutput
@@ -48,11 +49,14 @@ class OrderFilter(filters.FilterSet):
     created_after = UTCIsoDateTimeFilter(field_name="placed_at", lookup_expr="gte")
     created_before = UTCIsoDateTimeFilter(field_name="placed_at", lookup_expr="lt")
     external_id = filters.CharFilter()
-    customer_email = filters.CharFilter(field_name="customer__email", lookup_expr="iexact")
+    customer_email = filters.CharFilter(method="filter_customer_email")
 
     class Meta:
         model = Order
         fields = ["status", "created_after", "created_before", "external_id", "customer_email"]
+
+    def filter_customer_email(self, queryset, name, value):
+        return matching_email(queryset, value, field="customer__email")
 
 
 class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):

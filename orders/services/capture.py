@@ -13,6 +13,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from customers.models import Customer
+from customers.selectors import matching_email
 from inventory.allocation import AllocationPlan
 from inventory.models import SKU, Location
 from inventory.services import reserve_stock
@@ -328,7 +329,7 @@ def _void_authorization(authorization: _Authorization) -> None:
 
 def _find_or_create_customer(data: dict[str, str]) -> Customer:
     email = data["email"].strip()
-    customer = Customer.objects.filter(email__iexact=email).first()
+    customer = matching_email(Customer.objects.order_by(), email).first()
     if customer is not None:
         return customer
     try:
@@ -340,7 +341,7 @@ def _find_or_create_customer(data: dict[str, str]) -> Customer:
                 phone=(data.get("phone") or "").strip(),
             )
     except IntegrityError:  # the same new customer ordering twice at once
-        return Customer.objects.get(email__iexact=email)
+        return matching_email(Customer.objects.all(), email).get()
 
 
 def _shortfall_problem(capture: _Capture, plan: AllocationPlan) -> InsufficientStock:
