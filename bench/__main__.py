@@ -1,4 +1,5 @@
-"""`python -m bench [--only NAME ...] [--quick]`: run, write bench-results/, exit 1 on a miss."""
+"""`python -m bench [--only NAME ...] [--quick] [--suite scale [--part P] [--orders N]]`: run, write
+bench-results/ (or bench/results/ for the scale suite), exit 1 on a miss."""
 
 from __future__ import annotations
 
@@ -24,10 +25,28 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--quick", action="store_true", help="a tenth of the runs: a smoke test, not a measure"
     )
+    parser.add_argument(
+        "--suite",
+        choices=("targets", "scale"),
+        default="targets",
+        help="targets: the issue 3 and 5 targets (default); scale: issue 6 §1 on PostgreSQL "
+        "(raw limit, capture, HTTP, back-office reads; bench/suite.py)",
+    )
+    parser.add_argument(
+        "--part",
+        action="append",
+        choices=("raw_limit", "capture_inprocess", "http", "backoffice"),
+        help="with --suite scale: run only these parts",
+    )
+    parser.add_argument(
+        "--orders", type=int, default=0, help="with --suite scale: historical orders to seed"
+    )
     args = parser.parse_args(argv)
     names = args.only or list(NAMES)
     scale = 10 if args.quick else 1
     core = _pin_to_one_core()
+    if args.suite == "scale":
+        return _run_scale_suite(args, core)
 
     results: list[Result] = []
     if "engine" in names:
@@ -90,6 +109,27 @@ def _run_database_benchmarks(names: list[str], scale: int) -> list[Result]:
         return results
     finally:
         connection.creation.destroy_test_db(old_name, verbosity=0)
+        teardown_test_environment()
+
+
+def _run_scale_suite(args, core: int | None) -> int:
+    os.environ["DJANGO_SETTINGS_MODULE"] = "bench.settings"
+    import django
+
+    django.setup()
+    from django.test.utils import setup_test_environment, teardown_test_environment
+
+    from bench import suite
+
+    setup_test_environment()
+    try:
+        return suite.run(
+            parts=tuple(args.part or suite.PARTS),
+            orders=args.orders,
+            quick=args.quick,
+            environment=lambda: _environment(core),
+        )
+    finally:
         teardown_test_environment()
 
 

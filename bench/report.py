@@ -1,0 +1,112 @@
+"""The Markdown table of a `--suite scale` run: one row per measurement and client count.
+
+Throughput rows carry their ratio to the raw limit at the same number of clients (pgbench on
+the hand-written transaction): the share of what this machine's database allows that the
+Python path reaches.
+"""
+
+from __future__ import annotations
+
+HEADER = (
+    "| measurement | clients | per second | p50 ms | p95 ms | p99 ms | ratio to raw limit | "
+    "notes |\n|---|---:|---:|---:|---:|---:|---:|---|\n"
+)
+
+
+def invariants_ok(record: dict) -> bool:
+    checks = [run["invariants"] for run in record.get("capture_inprocess", {}).values()]
+    for runs in record.get("http", {}).get("capture", {}).values():
+        checks += [run["invariants"] for run in runs.values()]
+    return all(check["ok"] for check in checks)
+
+
+def _ratio(record: dict, clients: int, per_second: float | None) -> str:
+    raw = record.get("raw_limit", {}).get("clients", {}).get(clients)
+    if not raw or not per_second:
+        return ""
+    return f"{per_second / raw['tps']:.2f}"
+
+
+def _orm_ratio(record: dict, clients: int, per_second: float) -> str:
+    orm = record.get("raw_limit", {}).get("orm_shaped", {}).get("clients", {}).get(clients)
+    return f"{per_second / orm['tps']:.2f} of ORM-shaped; " if orm else ""
+
+
+def _row(name, clients, per_second, summary, ratio="", notes="") -> str:
+    def ms(key):
+        value = summary.get(key)
+        return "" if value is None else f"{value:.1f}"
+
+    rate = "" if per_second is None else f"{per_second:,.0f}"
+    return (
+        f"| {name} | {clients} | {rate} | {ms('p50_ms')} | {ms('p95_ms')} | {ms('p99_ms')} | "
+        f"{ratio} | {notes} |\n"
+    )
+
+
+def markdown(record: dict) -> str:
+    out = []
+    dataset = record.get("dataset", {})
+    out.append(
+        f"Dataset: {dataset.get('skus', 0):,} SKUs × {dataset.get('stocked_locations', 0)} "
+        f"locations, {dataset.get('customers', 0):,} customers, "
+        f"{dataset.get('historical_orders', 0):,} historical orders "
+        f"(seeded in {dataset.get('seed_seconds', 0)} s).\n\n"
+    )
+    out.append(HEADER)
+    raw = record.get("raw_limit", {}).get("clients", {})
+    for clients, run in raw.items():
+        notes = f"{run['transactions']:,} tx, {run['failed']} failed"
+        out.append(_row("raw limit (pgbench)", clients, run["tps"], run, "1.00", notes))
+    orm = record.get("raw_limit", {}).get("orm_shaped", {}).get("clients", {})
+    for clients, run in orm.items():
+        notes = f"{run['transactions']:,} tx, {run['failed']} failed; place_order's statements"
+        ratio = _ratio(record, clients, run["tps"])
+        out.append(_row("raw limit, ORM-shaped (pgbench)", clients, run["tps"], run, ratio, notes))
+    for threads, run in record.get("capture_inprocess", {}).items():
+        notes = (
+            f"{run['orders']:,} orders, {run['replays']} replays "
+            f"({run['replay_mismatches']} wrong), {run['cpu_ms_per_call']:.1f} ms CPU/call; "
+            f"{_orm_ratio(record, int(threads), run['orders_per_second'])}"
+            f"invariants {'ok' if run['invariants']['ok'] else 'BROKEN'}"
+        )
+        out.append(
+            _row(
+                "capture in-process (threads)",
+                threads,
+                run["orders_per_second"],
+                run,
+                _ratio(record, int(threads), run["orders_per_second"]),
+                notes,
+            )
+        )
+    http = record.get("http", {})
+    for kind, runs in http.get("availability", {}).items():
+        for clients, run in runs.items():
+            notes = f"{run['requests']:,} requests, {run['failures']} failed"
+            out.append(_row(f"availability {kind} over HTTP", clients, run["rps"], run, "", notes))
+    for kind, runs in http.get("capture", {}).items():
+        for clients, run in runs.items():
+            notes = (
+                f"{run['requests']:,} requests, {run['failures']} failed; invariants "
+                f"{'ok' if run['invariants']['ok'] else 'BROKEN'}"
+            )
+            ratio = _ratio(record, int(clients), run["rps"])
+            out.append(_row(f"capture over HTTP, {kind}", clients, run["rps"], run, ratio, notes))
+    if http.get("server"):
+        out.append(f"\nServer: {http['server']}. Load generator: {http.get('load_generator')}.\n")
+    reads = record.get("backoffice", {})
+    if reads:
+        out.append("\n| back-office read | median ms | p99 ms | queries |\n|---|---:|---:|---:|\n")
+        for name, run in reads.get("reads", {}).items():
+            out.append(
+                f"| {name} | {run['median_ms']:.1f} | {run['p99_ms']:.1f} | {run['queries']} |\n"
+            )
+    env = record.get("environment", {})
+    if env:
+        out.append(
+            f"\n{env.get('processor')}, {env.get('cpus')} CPUs, load {env.get('load_average')}, "
+            f"reference loop {env.get('reference_loop_us')} µs, commit {env.get('commit')}, "
+            f"{env.get('at')}.\n"
+        )
+    return "".join(out)
