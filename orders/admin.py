@@ -157,6 +157,9 @@ class OrderAdmin(admin.ModelAdmin):
     search_fields = ("number", "external_id", "customer__email")
     list_select_related = ("channel", "customer")
     date_hierarchy = "placed_at"
+    # With a million orders the unfiltered COUNT(*) costs more than the page; "Show all" says
+    # how many when asked.
+    show_full_result_count = False
     actions = ["cancel_orders", "hold_orders", "release_holds"]
     fieldsets = (
         (
