@@ -22,7 +22,16 @@ from pathlib import Path
 
 RESULTS_DIR = Path(__file__).resolve().parent.parent / "reliability-results"
 # Cheapest first: a settings mistake shows in seconds, not after the storms.
-NAMES = ("production_settings", "isolation", "retry_storm", "flash_sale", "hostile_input")
+NAMES = (
+    "production_settings",
+    "isolation",
+    "retry_storm",
+    "flash_sale",
+    "web_killed",
+    "worker_killed",
+    "broker_down",
+    "hostile_input",
+)
 
 
 class Context:

@@ -236,8 +236,11 @@ GUNICORN_THREADS = 8
 
 
 @contextmanager
-def gunicorn(log_dir: Path, *, workers: int = GUNICORN_WORKERS) -> Iterator[Server]:
-    """gunicorn oms.wsgi on a free port, as production runs it (gthread workers)."""
+def gunicorn(
+    log_dir: Path, *, workers: int = GUNICORN_WORKERS, env: dict[str, str] | None = None
+) -> Iterator[Server]:
+    """gunicorn oms.wsgi on a free port, as production runs it (gthread workers); `env` adds
+    to child_environment (a private broker, the web_killed kill switch)."""
     port = free_port()
     log = log_dir / f"gunicorn-{port}.log"
     command = [
@@ -258,7 +261,7 @@ def gunicorn(log_dir: Path, *, workers: int = GUNICORN_WORKERS) -> Iterator[Serv
         process = subprocess.Popen(
             command,
             cwd=ROOT,
-            env=child_environment(),
+            env=child_environment(**(env or {})),
             stdout=output,
             stderr=subprocess.STDOUT,
             start_new_session=True,
