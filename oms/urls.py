@@ -27,3 +27,6 @@ urlpatterns = [
     path("desk/", include("fulfillment.desk.urls")),
     path("health/", health, name="health"),
 ]
+
+# Unmatched /api/ URLs answer problem+json like the API's own 404s.
+handler404 = "oms.core.api.not_found"

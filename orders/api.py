@@ -14,11 +14,13 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
 from customers.selectors import matching_email
+from oms.core.schema import problem_response
 from orders import services
 from orders.models import Order, OrderEvent, OrderLine, Payment, SalesChannel
 from orders.serializers import CancelInput, OrderCreateInput, OrderDetailOutput, OrderOutput
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
+REPLAYED_HEADER = "Idempotent-Replayed"
 MAX_IDEMPOTENCY_KEY_LENGTH = 255
 
 
@@ -90,16 +92,44 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
 
     @extend_schema(
         request=OrderCreateInput,
-        responses={201: OrderOutput},
+        responses={
+            201: OrderOutput,
+            402: problem_response("The payment was declined (`field`: payment)."),
+            422: problem_response(
+                "This Idempotency-Key was used with another body (`idempotency_key_reused`)."
+            ),
+        },
         parameters=[
             OpenApiParameter(
                 IDEMPOTENCY_HEADER,
-                OpenApiTypes.STR,
+                # Blank (after trimming) is refused as missing.
+                {
+                    "type": "string",
+                    "minLength": 1,
+                    "maxLength": MAX_IDEMPOTENCY_KEY_LENGTH,
+                    "pattern": r"\S",
+                },
                 OpenApiParameter.HEADER,
                 required=True,
                 description="Unique per order attempt; a retry with the same key and body "
                 "returns the same order, a different body is refused (422).",
-            )
+            ),
+            OpenApiParameter(
+                "Location",
+                OpenApiTypes.STR,
+                OpenApiParameter.HEADER,
+                required=True,
+                response=[201],
+                description="The order's URL.",
+            ),
+            OpenApiParameter(
+                REPLAYED_HEADER,
+                OpenApiTypes.STR,
+                OpenApiParameter.HEADER,
+                enum=["true"],
+                response=[201],
+                description="Present on a retry: the order was placed by an earlier request.",
+            ),
         ],
     )
     def create(self, request):
@@ -127,7 +157,7 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         order = self.get_queryset().get(pk=result.order.pk)
         headers = {"Location": f"{request.path}{order.number}/"}
         if result.replayed:
-            headers["Idempotent-Replayed"] = "true"
+            headers[REPLAYED_HEADER] = "true"
         return Response(OrderOutput(order).data, status=status.HTTP_201_CREATED, headers=headers)
 
     def _channel_for_create(self, code: str | None) -> SalesChannel:

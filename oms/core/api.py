@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
-from django.http import Http404
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.views.defaults import page_not_found
 from rest_framework import exceptions, serializers
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
@@ -13,6 +14,7 @@ from rest_framework.views import exception_handler
 from oms.core.errors import DomainError, InvalidInput
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
+API_PREFIX = "/api/"
 
 # Fields a client might send hoping to set them. Refusing them (rather than silently dropping)
 # tells an integrator at once that the server owns prices, totals and status.
@@ -122,6 +124,25 @@ def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Respon
     response.data = body
     response.content_type = PROBLEM_CONTENT_TYPE
     return response
+
+
+def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    """handler404: a URL no route matches (`/api/v1/orders/0.5/`, an id that is not a number).
+
+    Under /api/ it is the same problem+json 404 as an unknown object; an HTML page there would
+    break every client that reads the error body.
+    """
+    if not request.path_info.startswith(API_PREFIX):
+        return page_not_found(request, exception)
+    detail = str(exceptions.NotFound.default_detail)
+    body = {
+        "type": "/problems/not_found",
+        "title": detail,
+        "status": 404,
+        "code": exceptions.NotFound.default_code,
+        "detail": detail,
+    }
+    return JsonResponse(body, status=404, content_type=PROBLEM_CONTENT_TYPE)
 
 
 class StrictSerializer(serializers.Serializer):
