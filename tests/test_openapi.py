@@ -220,3 +220,17 @@ def test_request_bodies_publish_the_limits_the_serializers_check(schema):
     ]
     assert key["schema"]["maxLength"] == 255
     assert not re.search(key["schema"]["pattern"], "   ")
+
+
+@pytest.mark.parametrize("page_size", ["AAA", "0", "201", "0.5", ""])
+def test_a_bad_page_size_is_refused_naming_the_parameter(channel_client, page_size):
+    response = channel_client.get("/api/v1/orders/", {"page_size": page_size})
+
+    assert response.status_code == 400
+    assert "page_size" in response.json()["errors"]
+
+
+def test_a_good_page_size_is_used(channel_client):
+    response = channel_client.get("/api/v1/orders/", {"page_size": "3"})
+
+    assert response.status_code == 200

@@ -82,8 +82,8 @@ ERROR_HEADERS = {
 }
 
 # Query parameters no view validates into a 400: a page past the end or an unknown `format`
-# is a 404, a bad page_size falls back to the default.
-UNVALIDATED_PARAMETERS = {"page", "page_size", "format"}
+# is a 404. (A bad page_size is a 400: oms.core.throttling.Pagination.)
+UNVALIDATED_PARAMETERS = {"page", "format"}
 PAGINATION_PARAMETERS = {"page", "page_size"}
 
 PROBLEM_COMPONENT = ResolvedComponent(
