@@ -7,7 +7,7 @@ from django.db.models import Prefetch
 from django_filters import rest_framework as filters
 from django_filters.fields import IsoDateTimeField
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
@@ -17,7 +17,13 @@ from customers.selectors import matching_email
 from oms.core.schema import problem_response
 from orders import services
 from orders.models import Order, OrderEvent, OrderLine, Payment, SalesChannel
-from orders.serializers import CancelInput, OrderCreateInput, OrderDetailOutput, OrderOutput
+from orders.serializers import (
+    ORDER_EXAMPLE,
+    CancelInput,
+    OrderCreateInput,
+    OrderDetailOutput,
+    OrderOutput,
+)
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
@@ -92,6 +98,9 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
 
     @extend_schema(
         request=OrderCreateInput,
+        examples=[
+            OpenApiExample("A shipped order", value=ORDER_EXAMPLE, request_only=True),
+        ],
         responses={
             201: OrderOutput,
             402: problem_response("The payment was declined (`field`: payment)."),

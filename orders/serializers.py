@@ -75,6 +75,27 @@ class OrderCreateInput(StrictSerializer):
     payment = PaymentInput()
 
 
+# The request example in the schema. `make reliability` (hostile_input) seeds its SKU, service
+# level and tax region, so schemathesis' example phase places at least one real order.
+ORDER_EXAMPLE = {
+    "external_id": "web-100045",
+    "customer": {"email": "ada@example.com", "first_name": "Ada", "last_name": "Lovelace"},
+    "lines": [{"sku": "TEE-RED-M", "quantity": 2}],
+    "delivery": {
+        "method": "ship",
+        "service_level": "standard",
+        "address": {
+            "line1": "1 Liberty Plaza",
+            "city": "New York",
+            "region": "NY",
+            "postal_code": "10006",
+            "country": "US",
+        },
+    },
+    "payment": {"method": "card", "reference": "tok_visa"},
+}
+
+
 class CancelInput(StrictSerializer):
     reason = serializers.CharField(max_length=500, required=False, allow_blank=True)
 

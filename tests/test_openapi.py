@@ -5,6 +5,8 @@ import re
 import pytest
 from rest_framework.test import APIClient
 
+from tests import factories
+
 PUBLISHED_PATHS = ["/api/v1/orders/", "/api/v1/orders/{number}/cancel/", "/api/v1/availability/"]
 
 
@@ -234,3 +236,21 @@ def test_a_good_page_size_is_used(channel_client):
     response = channel_client.get("/api/v1/orders/", {"page_size": "3"})
 
     assert response.status_code == 200
+
+
+def test_the_order_example_in_the_schema_places_an_order(
+    channel_client, warehouse, standard_service, ny_tax
+):
+    from orders.serializers import ORDER_EXAMPLE
+
+    factories.stock(factories.SKUFactory(code="TEE-RED-M"), warehouse, 5)
+    schema = channel_client.get("/api/schema/", {"format": "json"}).json()
+    body = schema["paths"]["/api/v1/orders/"]["post"]["requestBody"]["content"]["application/json"]
+    example = next(iter(body["examples"].values()))["value"]
+    assert example == ORDER_EXAMPLE
+
+    response = channel_client.post(
+        "/api/v1/orders/", example, format="json", HTTP_IDEMPOTENCY_KEY="example-1"
+    )
+
+    assert response.status_code == 201, response.json()
