@@ -11,7 +11,6 @@ from decimal import Decimal
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.db import transaction
 from django.db.models import F, OuterRef, Subquery, Sum
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
@@ -27,20 +26,18 @@ from inventory.models import (
 )
 from inventory.replenishment.demand import apply_suggested_reorder_points
 from inventory.replenishment.purchasing import (
+    DRAFT_FIELDS,
     MAX_RECEIPT_KEY_LENGTH,
     ReceiptLine,
     approve_and_send,
-    assign_numbers,
     cancel_purchase_order,
     order_total,
     over_receipt_limit,
     receive_purchase_order,
-    temporary_number,
+    save_draft_purchase_order,
 )
 from oms.core.admin import ReadOnlyModelAdmin
-from oms.core.errors import DomainError, InvalidInput
-
-DRAFT_FIELDS = ("supplier", "destination", "currency", "expected_date")
+from oms.core.errors import DomainError, IllegalTransition, InvalidInput
 
 
 class SupplierItemInline(admin.TabularInline):
@@ -287,18 +284,10 @@ class PurchaseOrderAdmin(admin.ModelAdmin):
         return format_html('<a class="button" href="{}">Receive goods</a>', url)
 
     def save_model(self, request, obj, form, change):
-        if not change:
-            obj.number = temporary_number()
-            obj.created_by = request.user.get_username()
-            obj.save()
-            assign_numbers([obj])
-            return
-        with transaction.atomic():
-            current = PurchaseOrder.objects.select_for_update().get(pk=obj.pk)
-            if current.status != PurchaseOrder.Status.DRAFT:
-                raise PermissionDenied("Only a draft purchase order can be edited.")
-            # Only the draft's own fields: a full save would write back a status read earlier.
-            obj.save(update_fields=[*DRAFT_FIELDS, "updated_at"])
+        try:
+            save_draft_purchase_order(purchase_order=obj, created_by=request.user.get_username())
+        except IllegalTransition as error:
+            raise PermissionDenied(str(error)) from error
 
     def _each(self, request, queryset, call, done: str) -> None:
         """One transaction per purchase order: one refusal stops no other."""

@@ -69,6 +69,34 @@ def assign_numbers(purchase_orders: Iterable[PurchaseOrder]) -> None:
     PurchaseOrder.objects.bulk_update(numbered, ["number"], batch_size=1000)
 
 
+# What staff may edit on a draft by hand; status and numbers change only through services.
+DRAFT_FIELDS = ("supplier", "destination", "currency", "expected_date")
+
+
+@transaction.atomic
+def save_draft_purchase_order(*, purchase_order: PurchaseOrder, created_by: str) -> PurchaseOrder:
+    """A draft staff typed in (admin form): a new one is numbered; an existing one may change
+    only its DRAFT_FIELDS, and only while it is still a draft."""
+    if purchase_order.pk is None:
+        purchase_order.number = temporary_number()
+        purchase_order.created_by = created_by
+        purchase_order.status = Status.DRAFT
+        purchase_order.save()
+        assign_numbers([purchase_order])
+        return purchase_order
+    current = PurchaseOrder.objects.select_for_update().get(pk=purchase_order.pk)
+    if current.status != Status.DRAFT:
+        raise IllegalTransition(
+            f"{current.number} is {current.get_status_display().lower()}: only a draft "
+            "purchase order can be edited.",
+            from_status=current.status,
+            to_status=current.status,
+        )
+    # Only the draft's own fields: a full save would write back a status read earlier.
+    purchase_order.save(update_fields=[*DRAFT_FIELDS, "updated_at"])
+    return purchase_order
+
+
 @transaction.atomic
 def create_purchase_order(
     *, supplier, destination, expected_date, lines: Sequence[dict[str, Any]], created_by: str = ""

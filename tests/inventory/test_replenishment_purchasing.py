@@ -289,3 +289,32 @@ def test_no_supply_no_date(sku, warehouse, standard_service, ny_tax, backorder_c
     order = capture(backorder_channel, lines=[{"sku": "SKU-A", "quantity": 3}])
     source_order(order_id=order.pk)
     assert order.lines.get().supply_date is None
+
+
+# --- Drafts typed in by staff --------------------------------------------------------------
+
+
+def test_a_draft_typed_in_is_numbered_from_its_key(acme, warehouse):
+    from inventory.replenishment.purchasing import save_draft_purchase_order
+
+    draft = PurchaseOrder(
+        supplier=acme, destination=warehouse, expected_date=datetime.date(2026, 12, 1)
+    )
+    save_draft_purchase_order(purchase_order=draft, created_by="staff")
+
+    draft.refresh_from_db()
+    assert draft.number == f"PO-{draft.pk:06d}"
+    assert (draft.status, draft.created_by) == ("draft", "staff")
+
+
+def test_a_sent_purchase_order_cannot_be_edited_as_a_draft(acme, warehouse, sku):
+    from inventory.replenishment.purchasing import save_draft_purchase_order
+
+    sent = sent_purchase_order(acme, warehouse, [(sku, 10)])
+    edited = PurchaseOrder.objects.get(pk=sent.pk)
+    edited.expected_date = datetime.date(2030, 1, 1)
+
+    with pytest.raises(IllegalTransition, match="only a draft"):
+        save_draft_purchase_order(purchase_order=edited, created_by="staff")
+
+    assert PurchaseOrder.objects.get(pk=sent.pk).expected_date == sent.expected_date
