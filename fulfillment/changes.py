@@ -41,8 +41,8 @@ from fulfillment.models import (
     PickList,
     PickListItem,
 )
-from fulfillment.services import transition_fulfillment, uncovered_reservations
-from fulfillment.sourcing.service import _reserve_outstanding, outstanding_units
+from fulfillment.services import lock_order, transition_fulfillment, uncovered_reservations
+from fulfillment.sourcing.service import outstanding_units, reserve_outstanding
 from fulfillment.tasks import source_order_task
 from fulfillment.warehouse import transition_pick_list
 from inventory.models import Reservation, StockLevel
@@ -105,7 +105,7 @@ def change_order(
     not matter). 400 names the field; 409 when units already shipped (naming the line) or the
     order is past changing.
     """
-    order = _lock_order(order_id)
+    order = lock_order(order_id)
     if ship_to is not None:
         _check_address(order, ship_to)  # cheap refusals before any work
     if lines is not None:
@@ -145,7 +145,7 @@ def cancel_order_with_fulfillment(*, order_id: int, actor: Any = None, reason: s
     Cancelling twice is harmless, and a second call cancels anything a first cancellation
     through the orders API left open.
     """
-    order = _lock_order(order_id)
+    order = lock_order(order_id)
     note = f"order cancelled: {reason}" if reason else "order cancelled"
     _cancel_fulfillment_orders(order, _open_fulfillment_ids(order), actor=actor, note=note)
     cancel_order(order=order, actor=actor, reason=reason)
@@ -324,7 +324,7 @@ def _change_ship_to(order: Order, address: Any, *, actor: Any, reason: str) -> N
         )
     outstanding = outstanding_units(order)
     if outstanding:
-        decided = _reserve_outstanding(order, outstanding, actor)
+        decided = reserve_outstanding(order, outstanding, actor)
         plan = decided.allocation
         codes = {number: line.sku_code for number, (line, _) in outstanding.items()}
         if plan.shortfalls and decided.backorder_policy == "refuse":
@@ -352,14 +352,6 @@ def _change_ship_to(order: Order, address: Any, *, actor: Any, reason: str) -> N
 
 
 # --- Shared steps --------------------------------------------------------------------------
-
-
-def _lock_order(order_id: int) -> Order:
-    return (
-        Order.objects.select_for_update(of=("self",))
-        .select_related("channel", "service_level", "pickup_location")
-        .get(pk=order_id)
-    )
 
 
 def _require_changeable(order: Order) -> None:

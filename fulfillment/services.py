@@ -127,8 +127,14 @@ def _event(*, order_id: int, kind: str, message: str, actor: Any, data: dict) ->
     )
 
 
-def lock_order(order: Order) -> Order:
-    return Order.objects.select_for_update(of=("self",)).select_related("channel").get(pk=order.pk)
+def lock_order(order: Order | int) -> Order:
+    """The order's row lock (only its row: `of`), with what changes and fixes read of it."""
+    pk = order if isinstance(order, int) else order.pk
+    return (
+        Order.objects.select_for_update(of=("self",))
+        .select_related("channel", "service_level", "pickup_location")
+        .get(pk=pk)
+    )
 
 
 def uncovered_reservations(order: Order) -> list[Reservation]:

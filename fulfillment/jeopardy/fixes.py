@@ -38,7 +38,7 @@ from fulfillment.promising import as_utc, promise_date
 from fulfillment.services import create_fulfillment_orders, release_pending, uncovered_reservations
 from fulfillment.sourcing.inputs import HOLIDAY_HORIZON
 from fulfillment.sourcing.rates import distance_km, parcel_price, rate_for
-from fulfillment.sourcing.service import _reserve_outstanding, engine_decisions, outstanding_units
+from fulfillment.sourcing.service import engine_decisions, outstanding_units, reserve_outstanding
 from fulfillment.sourcing.types import Calendar
 from inventory.models import Location, Reservation
 from oms.core.errors import DomainError, IllegalTransition, InvalidInput
@@ -98,7 +98,7 @@ def resource_order_for_alert(
     outstanding = outstanding_units(order)
     short: dict[int, int] = {}
     if outstanding:
-        decided = _reserve_outstanding(order, outstanding, actor)
+        decided = reserve_outstanding(order, outstanding, actor)
         plan = decided.allocation
         short = dict(plan.shortfalls)
         if plan.allocations:

@@ -21,8 +21,8 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from fulfillment.changes import _lock_order
 from fulfillment.jeopardy.models import JeopardyAlert
+from fulfillment.services import lock_order
 from oms.core.errors import DomainError, IllegalTransition, InvalidInput
 from orders.models import OrderEvent
 from orders.services import record_event
@@ -149,7 +149,7 @@ def lock_alert(alert_id: int) -> JeopardyAlert:
     order_id = JeopardyAlert.objects.filter(pk=alert_id).values_list("order_id", flat=True).first()
     if order_id is None:
         raise DomainError(f"Alert #{alert_id} does not exist.", code="not_found")
-    order = _lock_order(order_id)
+    order = lock_order(order_id)
     alert = (
         JeopardyAlert.objects.select_for_update(of=("self",))
         .select_related("owner", "fulfillment_order", "location")

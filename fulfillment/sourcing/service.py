@@ -133,7 +133,7 @@ def _decisions(stored: list, connection) -> tuple[dict[int, dict[str, Any]], str
     return decisions, policy
 
 
-def _reserve_outstanding(order: Order, outstanding, actor) -> CapturePlan:
+def reserve_outstanding(order: Order, outstanding, actor) -> CapturePlan:
     context = CaptureContext(
         channel=order.channel,
         lines=tuple(
@@ -299,7 +299,7 @@ def source_order(*, order_id: int, actor: Any = "job:sourcing") -> list[Fulfillm
         order = Order.objects.select_related("channel", "service_level", "pickup_location").get(
             pk=order.pk
         )
-        decided = _reserve_outstanding(order, outstanding_units(order), actor)
+        decided = reserve_outstanding(order, outstanding_units(order), actor)
         still_short = bool(decided.allocation.shortfalls)
         if still_short:
             from fulfillment.backorders import promise_backorders_from_supply
