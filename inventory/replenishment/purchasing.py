@@ -80,7 +80,6 @@ def save_draft_purchase_order(*, purchase_order: PurchaseOrder, created_by: str)
     if purchase_order.pk is None:
         purchase_order.number = temporary_number()
         purchase_order.created_by = created_by
-        purchase_order.status = Status.DRAFT
         purchase_order.save()
         assign_numbers([purchase_order])
         return purchase_order
