@@ -38,8 +38,9 @@ lint: venv
 	$(BIN)/lint-imports
 	DEBUG=1 $(PYTHON) manage.py makemigrations --check --dry-run
 
-# The speed targets of issue 3 (README "Benchmarks"); exits non-zero when one is missed.
-# Not part of `make test`. BENCH_ARGS="--only engine" runs one, "--quick" is a smoke run.
+# Issue 6 §1 in one run on PostgreSQL (README "Benchmarks"); exits non-zero on a broken
+# invariant or a missed issue 3/5 target.
+# Not part of `make test`. BENCH_ARGS="--suite targets" runs only those, "--quick" is a smoke run.
 # .PHONY matters here: bench/ is also a directory, which make would call up to date.
 .PHONY: bench
 bench: venv

@@ -102,11 +102,91 @@ def markdown(record: dict) -> str:
             out.append(
                 f"| {name} | {run['median_ms']:.1f} | {run['p99_ms']:.1f} | {run['queries']} |\n"
             )
+    out.append(_services(record))
+    out.append(_profiles(record))
     env = record.get("environment", {})
     if env:
         out.append(
             f"\n{env.get('processor')}, {env.get('cpus')} CPUs, load {env.get('load_average')}, "
             f"reference loop {env.get('reference_loop_us')} µs, commit {env.get('commit')}, "
             f"{env.get('at')}.\n"
+        )
+    return "".join(out)
+
+
+# (result name, what the row measures)
+SERVICE_ROWS = (
+    ("engine_20_locations", "sourcing engine, 5 lines over 20 locations (CPU per decision)"),
+    ("engine", "sourcing engine, 5 lines over 50 locations (CPU per decision)"),
+    ("delivery_options", "delivery options, in-process test client (wall per request)"),
+    ("sourcing_job", "sourcing job in-process (wall per order)"),
+    ("reorder_job", "reorder job, 10,000 SKUs × 20 locations (seconds per run)"),
+    ("jeopardy_scan", "jeopardy scan, 1,000,000 open orders (seconds per run)"),
+)
+
+
+def _services(record: dict) -> str:
+    targets = record.get("targets", {})
+    worker = record.get("sourcing_worker")
+    if not targets and not worker:
+        return ""
+    out = [
+        "\n| service or job | per second | median ms | p99 ms | target | met | notes |\n"
+        "|---|---:|---:|---:|---|---|---|\n"
+    ]
+    for name, label in SERVICE_ROWS:
+        result = targets.get(name)
+        if not result:
+            continue
+        measured, setup = result["measured"], result["setup"]
+        timing = measured.get("per_order") or measured
+        per_second = measured.get("orders_per_second") or measured.get("decisions_per_second")
+        notes = []
+        if measured.get("cpu"):
+            notes.append(f"CPU p99 {measured['cpu']['p99_ms']:.1f} ms")
+        if measured.get("per_order_cpu"):
+            notes.append(f"CPU median {measured['per_order_cpu']['median_ms']:.1f} ms")
+        for key in ("statements_per_request", "statements_per_order", "statements_per_run"):
+            if setup.get(key):
+                notes.append(f"{setup[key]} statements")
+        rate = f"{per_second:,.1f}" if per_second else ""
+        out.append(
+            f"| {label} | {rate} | {timing['median_ms']:.1f} | {timing['p99_ms']:.1f} | "
+            f"{result['target']} | {'yes' if result['passed'] else 'NO'} | "
+            f"{'; '.join(notes)} |\n"
+        )
+    if worker:
+        task = worker.get("task_run_time") or {}
+        out.append(
+            f"| sourcing job through a Celery worker ({worker['orders']:,} orders) | "
+            f"{worker['orders_per_second']:,.1f} | {task.get('median_ms', 0):.1f} | "
+            f"{task.get('p99_ms', 0):.1f} | ≥ 100/s | "
+            f"{'yes' if worker['orders_per_second'] >= 100 else 'NO'} | {worker['worker']}; "
+            "ms are the task's run time per the worker log; released exactly once |\n"
+        )
+    return "".join(out)
+
+
+def _profiles(record: dict) -> str:
+    profiles = record.get("profiles")
+    if not profiles:
+        return ""
+    out = ["\nWhere the time goes per request (pyinstrument, share of sampled time):\n\n"]
+    for name, profile in profiles.items():
+        shares = ", ".join(
+            f"{bucket} {share:.0f} %"
+            for bucket, share in profile["where_the_time_goes"].items()
+            if share >= 3
+        )
+        top = "; ".join(
+            f"`{f['function']}` {f['percent']:.0f} %" for f in profile["top_functions"][:3]
+        )
+        inclusive = "; ".join(
+            f"`{f['function']}` {f['percent']:.0f} %"
+            for f in profile.get("our_functions_inclusive", [])[:4]
+        )
+        out.append(
+            f"- **{name}** ({profile['ms_per_request']:.1f} ms a request in-process): "
+            f"{shares}. Top self time: {top}. Our code, inclusive: {inclusive}.\n"
         )
     return "".join(out)

@@ -29,3 +29,8 @@ else:
     # Not pytest's `test_<name>`: a bench and a test run may share a server.
     _test_name = f"bench_{_database['NAME']}"
 _database["TEST"] = {"NAME": _test_name}
+
+# bench/worker.py only: the worker it starts, and the messages it publishes, use a private
+# redis-server; every other process of the bench keeps the in-memory broker.
+if os.environ.get("BENCH_BROKER_URL"):
+    CELERY_BROKER_URL = os.environ["BENCH_BROKER_URL"]
