@@ -156,6 +156,10 @@ if TESTING:
     CELERY_BROKER_URL = "memory://"
 
 CELERY_TASK_IGNORE_RESULT = True
+# Celery's Django fixup closes the database connection around every task unless this is set,
+# whatever CONN_MAX_AGE says; oms/celery.py closes what Django would close around a request
+# instead (past CONN_MAX_AGE, or broken), so the fixup only needs to recycle now and then.
+CELERY_DB_REUSE_MAX = 1000
 # A task is acknowledged only after it ran, so a worker that dies mid-task leaves it queued.
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
