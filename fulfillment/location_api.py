@@ -109,7 +109,8 @@ class FulfillmentOutput(serializers.Serializer):
     delivered_at = serializers.DateTimeField(allow_null=True)
     lines = FulfillmentLineOutput(many=True)
 
-    @extend_schema_field(OpenApiTypes.STR)
+    # Null for a pickup at the store: no carrier ever takes it.
+    @extend_schema_field({"type": "string", "nullable": True})
     def get_carrier(self, fo: FulfillmentOrder) -> str | None:
         if fo.carrier_id:
             return fo.carrier.code
