@@ -39,6 +39,9 @@ class AddressInput(StrictSerializer):
         return attrs
 
 
+ADDRESS_FIELDS = tuple(AddressInput._declared_fields)
+
+
 class DeliveryInput(StrictSerializer):
     method = serializers.ChoiceField(choices=Order.DeliveryMethod.choices)
     service_level = serializers.CharField(max_length=32, required=False)
@@ -182,7 +185,11 @@ class OrderOutput(serializers.ModelSerializer):
         return {
             "method": "ship",
             "service_level": order.service_level.code,
-            "address": order.ship_to,
+            # In the fields' order whatever the storage did to it (PostgreSQL's jsonb orders
+            # keys by length): an order just placed and its replay answer byte for byte alike.
+            "address": {
+                name: order.ship_to[name] for name in ADDRESS_FIELDS if name in order.ship_to
+            },
         }
 
 

@@ -39,9 +39,9 @@ CANDIDATE_FIELDS = (
 )
 
 
-def rules_for(channel) -> Rules:
+def rules_for(channel, reference: reference_cache.ReferenceData | None = None) -> Rules:
     """The channel's rule set, else the default one, else a permissive built-in default."""
-    rules = reference_cache.current().rules
+    rules = (reference or reference_cache.current()).rules
     found = rules.get(channel.pk)
     if found is None:
         found = rules.get(None)
@@ -54,16 +54,22 @@ def rules_for(channel) -> Rules:
     return found
 
 
-def services_for(service_level_code: str | None) -> tuple[Service, ...]:
+def services_for(
+    service_level_code: str | None, reference: reference_cache.ReferenceData | None = None
+) -> tuple[Service, ...]:
     """Active carrier services of active carriers (for one service level), with rate bands."""
-    services = reference_cache.current().services
+    services = (reference or reference_cache.current()).services
     if service_level_code:
         return tuple(s for s in services if s.service_level_code == service_level_code)
     return services
 
 
 def candidates_for(
-    sku_ids: Iterable[int], *, ordered_at: datetime, include_location_ids: Iterable[int] = ()
+    sku_ids: Iterable[int],
+    *,
+    ordered_at: datetime,
+    include_location_ids: Iterable[int] = (),
+    reference: reference_cache.ReferenceData | None = None,
 ) -> tuple[Candidate, ...]:
     """Every active location holding any of the SKUs (plus the pickup store), with its ATP."""
     sku_ids = list(sku_ids)
@@ -88,7 +94,7 @@ def candidates_for(
     # Promises count UTC days (fulfillment.promising), so the window starts on the UTC date.
     first_day = as_utc(ordered_at).date()
     last_day = first_day + HOLIDAY_HORIZON
-    reference = reference_cache.current()
+    reference = reference or reference_cache.current()
     everywhere = reference.holidays_between(None, first_day, last_day)
     return tuple(
         Candidate(
@@ -128,6 +134,10 @@ def build_request(
     candidates: tuple[Candidate, ...] | None = None,
 ) -> SourcingRequest:
     lines = list(lines)
+    # One read of the shared version token (a cache round trip) for the inputs not given.
+    reference = None
+    if candidates is None or services is None or rules is None:
+        reference = reference_cache.current()
     return SourcingRequest(
         lines=tuple(
             Line(
@@ -147,11 +157,12 @@ def build_request(
             {line.sku_id for line in lines},
             ordered_at=ordered_at,
             include_location_ids=[pickup_location_id] if pickup_location_id else [],
+            reference=reference,
         ),
         services=services
         if services is not None
-        else services_for(None if pickup_location_id else service_level_code),
-        rules=rules if rules is not None else rules_for(channel),
+        else services_for(None if pickup_location_id else service_level_code, reference),
+        rules=rules if rules is not None else rules_for(channel, reference),
         ordered_at=ordered_at,
         service_level_code=None if pickup_location_id else service_level_code,
         pickup_location_id=pickup_location_id,

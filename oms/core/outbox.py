@@ -34,9 +34,8 @@ def subscribe(topic: str, handler: Handler) -> None:
 
 
 def record(*, topic: str, aggregate_id: Any, payload: dict[str, Any]) -> OutboxMessage:
-    message = OutboxMessage.objects.create(
-        topic=topic, aggregate_id=str(aggregate_id), payload=payload
-    )
+    message = OutboxMessage(topic=topic, aggregate_id=str(aggregate_id), payload=payload)
+    hotpath.insert([message])  # every capture writes one
     from oms.core.tasks import enqueue_on_commit, relay_outbox
 
     enqueue_on_commit(relay_outbox)

@@ -13,14 +13,15 @@ ORDERS_URL = "/api/v1/orders/"
 AVAILABILITY_URL = "/api/v1/availability/"
 
 # Capture for a returning customer: key lookup (auth), Idempotency-Key lookup, SKUs, service
-# level, tax rate; in the transaction: 2 savepoints + key claim + release, ATP snapshot, the
-# sourcing engine's inputs (candidate locations; rule set, holidays, carrier services, rate
-# bands), customer, order insert + number, lines (bulk), stock lock, reserved update,
-# reservations (bulk), payment, events (bulk), outbox, key → order, release; re-read order and
-# its lines. The rule set, holidays, services and rate bands come from
+# level, tax rate; in the transaction: savepoint, key claim (INSERT … ON CONFLICT DO NOTHING,
+# no savepoint of its own), ATP snapshot, the sourcing engine's inputs (candidate locations;
+# rule set, holidays, carrier services, rate bands), customer, order insert + number, lines
+# (bulk), stock lock, reserved update, reservations (bulk), payment, events (bulk), outbox,
+# key → order, release; the response reads the order's lines (the order itself is the one
+# capture wrote). The rule set, holidays, services and rate bands come from
 # fulfillment.reference_cache, read here because the fixtures have just created them in the
 # test's transaction: a process that has them cached asks 4 fewer.
-CAPTURE_QUERIES = 29
+CAPTURE_QUERIES = 26
 # Key lookup, order (with channel, customer, service level, location), lines, payments, events.
 DETAIL_QUERIES = 6  # + the fulfillment orders (their own relations only when there are some)
 # Key lookup, count, page of orders (with their joins), their lines.

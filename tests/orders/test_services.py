@@ -223,3 +223,33 @@ def test_unknown_hold_reason_names_the_field(catalogue, channel):
         place_hold(order=order, reason="because")
     assert "reason" in error.value.errors
     assert not OrderEvent.objects.filter(kind="hold_placed").exists()
+
+
+# A warm capture for a returning customer, with an idempotency key: key lookup, SKUs, service
+# level, tax rate; savepoint (the test's transaction is open), key claim, ATP snapshot,
+# candidate locations, customer, order, number, lines, stock lock, reserved update,
+# reservations, payment, events, outbox, key → order, release. The same whatever the number of
+# lines: each of those is one statement.
+WARM_CAPTURE_STATEMENTS = 20
+
+
+@pytest.mark.parametrize("line_count", [1, 3])
+def test_a_warm_capture_sends_a_fixed_number_of_statements(
+    catalogue, channel, django_assert_num_queries, line_count
+):
+    capture(channel)  # the returning customer; the sourcing reference data is now loaded
+    payload = order_payload(
+        lines=[{"sku": sku.code, "quantity": 1} for sku in catalogue][:line_count]
+    )
+
+    with django_assert_num_queries(WARM_CAPTURE_STATEMENTS):
+        result = place_order(
+            channel=channel,
+            **{k: payload[k] for k in ("customer", "lines", "delivery", "payment")},
+            idempotency_key="warm-capture",
+        )
+
+    assert result.order.lines.count() == line_count
+    assert Reservation.objects.filter(order_line__order=result.order).count() == line_count
+    assert OrderEvent.objects.filter(order=result.order).count() == 4
+    assert OutboxMessage.objects.filter(aggregate_id=str(result.order.pk)).exists()
