@@ -85,29 +85,35 @@ def run(*, parts=PARTS, orders: int = 0, quick: bool = False, environment) -> in
 
             print("Raw limit (pgbench)…", flush=True)
             record["raw_limit"] = rawlimit.run(data, seconds=seconds)
+            _save_partial(record, stamp)
         if "capture_inprocess" in parts:
             from bench import capture
 
             print("Capture in-process…", flush=True)
             record["capture_inprocess"] = capture.run(data, seconds=seconds)
+            _save_partial(record, stamp)
         if "http" in parts:
             from bench import http
 
             print("Over HTTP (gunicorn + locust)…", flush=True)
             record["http"] = http.run(data, seconds=seconds)
+            _save_partial(record, stamp)
         if "backoffice" in parts:
             from bench import backoffice
 
             print("Back-office reads…", flush=True)
             record["backoffice"] = backoffice.run(data)
+            _save_partial(record, stamp)
         if "services" in parts:
             print("Sourcing engine, delivery options, sourcing job in-process…", flush=True)
             record["targets"] = _services(network, scale)
+            _save_partial(record, stamp)
         if "sourcing_worker" in parts:
             from bench import worker
 
             print("Sourcing job through a Celery worker…", flush=True)
             record["sourcing_worker"] = worker.run(network, orders=worker.ORDERS // scale)
+            _save_partial(record, stamp)
         if "profiles" in parts:
             from bench import profiles
 
@@ -117,6 +123,7 @@ def run(*, parts=PARTS, orders: int = 0, quick: bool = False, environment) -> in
                 out_dir=SUITE_RESULTS_DIR / f"{stamp}-profiles",
                 runs=max(profiles.RUNS // scale, 3),
             )
+            _save_partial(record, stamp)
     finally:
         connection.creation.destroy_test_db(old_name, verbosity=0)
     if "scheduled_jobs" in parts:
@@ -125,6 +132,7 @@ def run(*, parts=PARTS, orders: int = 0, quick: bool = False, environment) -> in
     record["environment"] = environment()
     record["invariants_ok"] = report.invariants_ok(record)
     record["targets_met"] = all(t["passed"] for t in record.get("targets", {}).values())
+    record["complete"] = True
     SUITE_RESULTS_DIR.mkdir(exist_ok=True)
     markdown = report.markdown(record)
     (SUITE_RESULTS_DIR / f"{stamp}.json").write_text(json.dumps(record, indent=2) + "\n")
@@ -133,6 +141,13 @@ def run(*, parts=PARTS, orders: int = 0, quick: bool = False, environment) -> in
     print(markdown)
     print(f"Written: {SUITE_RESULTS_DIR}/{stamp}.json and .md", flush=True)
     return 0 if record["invariants_ok"] and record["targets_met"] else 1
+
+
+def _save_partial(record: dict, stamp: str) -> None:
+    """What is measured so far, so a part that fails late does not lose the run's figures."""
+    SUITE_RESULTS_DIR.mkdir(exist_ok=True)
+    partial = {**record, "complete": False}
+    (SUITE_RESULTS_DIR / f"{stamp}.json").write_text(json.dumps(partial, indent=2) + "\n")
 
 
 def _services(network, scale: int) -> dict:

@@ -153,7 +153,8 @@ else:
 
 if TESTING:
     # Tests call tasks directly; what they enqueue after a commit goes to an in-memory broker.
-    CELERY_BROKER_URL = "memory://"
+    # A host named, or kombu warns "No hostname was supplied" on every connection.
+    CELERY_BROKER_URL = "memory://localhost/"
 
 CELERY_TASK_IGNORE_RESULT = True
 # Celery's Django fixup closes the database connection around every task unless this is set,
