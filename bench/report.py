@@ -186,7 +186,7 @@ def _profiles(record: dict) -> str:
             for f in profile.get("our_functions_inclusive", [])[:4]
         )
         out.append(
-            f"- **{name}** ({profile['ms_per_request']:.1f} ms a request in-process): "
+            f"- **{name}** ({profile['ms_per_request']:.1f} ms a request under the profiler): "
             f"{shares}. Top self time: {top}. Our code, inclusive: {inclusive}.\n"
         )
     return "".join(out)
