@@ -23,6 +23,7 @@ from django.db import connection
 from django.test import Client
 from pyinstrument import Profiler
 
+from bench.capture import ADDRESS
 from bench.scale import ScaleData
 
 RUNS = 30
@@ -31,13 +32,6 @@ BUDGET_SECONDS = 15  # a slow request is profiled fewer times (at least 3)
 INTERVAL = 0.001  # pyinstrument's default: deeper stacks (templates) cost more per sample
 ROOT = str(Path(__file__).resolve().parent.parent)
 OUR_APPS = ("oms", "orders", "inventory", "customers", "fulfillment", "returns", "accounting")
-ADDRESS = {
-    "line1": "1 Main St",
-    "city": "New York",
-    "region": "NY",
-    "postal_code": "10006",
-    "country": "US",
-}
 # First match wins: (what a reader calls it, fragments of the file path).
 BUCKETS = (
     ("SQL: driver and database wait", ("/psycopg/", "/psycopg_pool/", "/psycopg_c/")),

@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
-import sys
 import tempfile
 import time
 from collections import Counter
@@ -32,12 +30,11 @@ from bench.rawlimit import unpin
 from bench.results import latency_summary
 from bench.seed import Network
 from bench.service import capture_orders
+from reliability.background import RedisServer, Worker
 
 ORDERS = 1000
 CONCURRENCY = os.cpu_count() or 1
 TIMEOUT_SECONDS = 600
-ROOT = Path(__file__).resolve().parent.parent
-CELERY = Path(sys.executable).parent / "celery"
 SUCCEEDED = re.compile(r"source_order_task\[[\w-]+\] succeeded in (?P<seconds>[\d.e-]+)s")
 
 
@@ -46,7 +43,6 @@ def run(network: Network, *, orders: int = ORDERS) -> dict:
     from fulfillment.tasks import source_order_task
     from oms.celery import app
     from orders.models import Order, OrderEvent
-    from reliability.background import RedisServer
 
     print(f"  capturing {orders} orders for the worker…", flush=True)
     ids = capture_orders(network, orders)
@@ -54,8 +50,8 @@ def run(network: Network, *, orders: int = ORDERS) -> dict:
         redis = RedisServer(Path(workdir))
         redis.start()
         stack.callback(redis.stop)
-        worker, log = _start_worker(Path(workdir), redis.url)
-        stack.callback(_stop, worker)
+        worker = _start_worker(Path(workdir), redis.url)
+        stack.callback(worker.stop)
 
         def released() -> int:
             return (
@@ -75,7 +71,9 @@ def run(network: Network, *, orders: int = ORDERS) -> dict:
             time.sleep(0.1)
             done = released()
         elapsed = time.perf_counter() - started
-        task_seconds = [float(m["seconds"]) for m in SUCCEEDED.finditer(log.read_text())]
+        task_seconds = [
+            float(m["seconds"]) for m in SUCCEEDED.finditer(worker.log.read_text(errors="replace"))
+        ]
     if done < len(ids):
         raise AssertionError(f"The worker released {done} of {len(ids)} orders in {elapsed:.0f} s")
     releases = Counter(
@@ -100,8 +98,7 @@ def run(network: Network, *, orders: int = ORDERS) -> dict:
     }
 
 
-def _start_worker(workdir: Path, broker_url: str) -> tuple[subprocess.Popen, Path]:
-    log = workdir / "worker.log"
+def _start_worker(workdir: Path, broker_url: str) -> Worker:
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "bench.settings",
@@ -110,46 +107,6 @@ def _start_worker(workdir: Path, broker_url: str) -> tuple[subprocess.Popen, Pat
         "CONN_MAX_AGE": "60",
         "PYTHONUNBUFFERED": "1",
     }
-    command = [
-        str(CELERY),
-        "-A",
-        "oms",
-        "worker",
-        "--pool",
-        "prefork",
-        "--concurrency",
-        str(CONCURRENCY),
-        "--loglevel",
-        "INFO",
-        "--hostname",
-        "bench@%h",
-        "--without-gossip",
-        "--without-mingle",
-        "--without-heartbeat",
-    ]
-    with log.open("wb") as output:
-        worker = subprocess.Popen(
-            command,
-            cwd=ROOT,
-            env=env,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            preexec_fn=unpin,
-            start_new_session=True,
-        )
-    deadline = time.monotonic() + 60
-    while " ready." not in log.read_text(errors="replace"):
-        if worker.poll() is not None or time.monotonic() > deadline:
-            worker.kill()
-            raise RuntimeError(f"The Celery worker did not start:\n{log.read_text()}")
-        time.sleep(0.2)
-    return worker, log
-
-
-def _stop(worker: subprocess.Popen) -> None:
-    worker.terminate()
-    try:
-        worker.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        worker.kill()
-        worker.wait()
+    worker = Worker(workdir, env, concurrency=CONCURRENCY, name="bench", preexec_fn=unpin)
+    worker.start()
+    return worker

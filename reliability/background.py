@@ -89,6 +89,10 @@ class Worker:
 
     log_dir: Path
     env: dict[str, str]
+    concurrency: int = WORKER_CONCURRENCY
+    name: str = "reliability"
+    # bench/worker.py: undo the bench process's pinning to one core in the child
+    preexec_fn: Callable[[], None] | None = None
     process: subprocess.Popen | None = None
     starts: int = 0
     kills: list[str] = field(default_factory=list)
@@ -109,11 +113,11 @@ class Worker:
             "--pool",
             "prefork",
             "--concurrency",
-            str(WORKER_CONCURRENCY),
+            str(self.concurrency),
             "--loglevel",
             "INFO",
             "--hostname",
-            f"reliability-{self.starts}@%h",
+            f"{self.name}-{self.starts}@%h",
             "--without-gossip",
             "--without-mingle",
         ]
@@ -125,6 +129,7 @@ class Worker:
                 stdout=output,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
+                preexec_fn=self.preexec_fn,
             )
         deadline = time.monotonic() + timeout
         while " ready." not in log.read_text(errors="replace"):

@@ -19,6 +19,7 @@ from django.utils import timezone
 from orders import admin_changelist
 from orders.models import Order
 from orders.services import cancel_order, place_order
+from tests.factories import order_payload
 
 ORDERS_URL = "/admin/orders/order/"
 # session, user, the channels of the channel filter, the bounded count, the page
@@ -38,24 +39,9 @@ def staff_client(client, staff_user):
 @pytest.fixture
 def place(channel, catalogue):
     def place(email="grace@example.com", **extra):
-        return place_order(
-            channel=channel,
-            customer={"email": email, "first_name": "Grace", "last_name": "Hopper"},
-            lines=[{"sku": "SKU-C", "quantity": 1}],
-            delivery={
-                "method": "ship",
-                "service_level": "standard",
-                "address": {
-                    "line1": "1 Main",
-                    "city": "New York",
-                    "region": "NY",
-                    "postal_code": "10001",
-                    "country": "US",
-                },
-            },
-            payment={"method": "card", "reference": "tok_visa"},
-            **extra,
-        ).order
+        payload = order_payload(lines=[{"sku": "SKU-C", "quantity": 1}])
+        payload["customer"] = {"email": email, "first_name": "Grace", "last_name": "Hopper"}
+        return place_order(channel=channel, **payload, **extra).order
 
     return place
 
