@@ -30,6 +30,8 @@ def run(data: ScaleData, *, runs: int = RUNS) -> dict:
     api = Client(HTTP_AUTHORIZATION=f"Api-Key {data.network.api_key}")
     # A customer with history: the one the latest order belongs to.
     order = Order.objects.select_related("customer").order_by("-pk").first()
+    if order is None:
+        raise SystemExit("The back-office reads need orders: pass --orders N (or a capture part).")
     email = order.customer.email
     reads = {
         "admin order changelist, first page": (admin, "/admin/orders/order/"),
