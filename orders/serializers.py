@@ -2,6 +2,7 @@
 
 from django.conf import settings
 from django_countries.serializer_fields import CountryField
+from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema_field
 from rest_framework import serializers
 
 from oms.core.api import StrictSerializer
@@ -42,6 +43,33 @@ class AddressInput(StrictSerializer):
 ADDRESS_FIELDS = tuple(AddressInput._declared_fields)
 
 
+class ShipDeliveryInput(StrictSerializer):
+    """The schema of a `ship` delivery (DeliveryInput validates): a service and an address."""
+
+    method = serializers.ChoiceField(choices=[Order.DeliveryMethod.SHIP])
+    service_level = serializers.CharField(max_length=32)
+    address = AddressInput()
+
+
+class PickupDeliveryInput(StrictSerializer):
+    """The schema of a `pickup` delivery (DeliveryInput validates): the store to collect from."""
+
+    method = serializers.ChoiceField(choices=[Order.DeliveryMethod.PICKUP])
+    location = serializers.CharField(max_length=32)
+
+
+# One serializer validates both kinds (its errors name the missing field); the schema shows
+# them apart, so integrators and generated clients see which fields each method needs.
+@extend_schema_field(
+    PolymorphicProxySerializer(
+        component_name="Delivery",
+        serializers={
+            Order.DeliveryMethod.SHIP.value: ShipDeliveryInput,
+            Order.DeliveryMethod.PICKUP.value: PickupDeliveryInput,
+        },
+        resource_type_field_name="method",
+    )
+)
 class DeliveryInput(StrictSerializer):
     method = serializers.ChoiceField(choices=Order.DeliveryMethod.choices)
     service_level = serializers.CharField(max_length=32, required=False)

@@ -254,3 +254,35 @@ def test_the_order_example_in_the_schema_places_an_order(
     )
 
     assert response.status_code == 201, response.json()
+
+
+def test_the_order_delivery_is_published_as_one_shape_per_method(schema, channel_client, catalogue):
+    """A `ship` delivery needs a service and an address, a `pickup` the store; the schema says
+    so (one shape per method), and the API refuses what the schema leaves out, naming it."""
+    import jsonschema
+
+    schemas = schema["components"]["schemas"]
+    delivery = schemas["OrderCreateInputRequest"]["properties"]["delivery"]
+    shapes = schemas[delivery["$ref"].rsplit("/", 1)[-1]]
+    by_method = {
+        method: schemas[ref.rsplit("/", 1)[-1]]
+        for method, ref in shapes["discriminator"]["mapping"].items()
+    }
+    validator = jsonschema.Draft4Validator({**delivery, "components": schema["components"]})
+    ship = factories.order_payload()["delivery"]
+    without_address = {"method": "ship", "service_level": "standard"}
+
+    assert len(shapes["oneOf"]) == 2
+    assert sorted(by_method["ship"]["required"]) == ["address", "method", "service_level"]
+    assert sorted(by_method["pickup"]["required"]) == ["location", "method"]
+    assert validator.is_valid(ship)
+    assert validator.is_valid({"method": "pickup", "location": "STORE-NYC"})
+    assert not validator.is_valid(without_address)
+    response = channel_client.post(
+        "/api/v1/orders/",
+        factories.order_payload(delivery=without_address),
+        format="json",
+        HTTP_IDEMPOTENCY_KEY="delivery-shape-1",
+    )
+    assert response.status_code == 400
+    assert list(response.json()["errors"]) == ["delivery.address"]
