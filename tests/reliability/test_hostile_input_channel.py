@@ -7,12 +7,12 @@ from collections import Counter
 
 import pytest
 from hypothesis import find
-from rest_framework.test import APIClient
 
 from orders.models import Order
 from orders.services import cancel_order
 from reliability import hostile_channel, hostile_input, schemathesis_hooks
 from reliability.harness import Outcome
+from tests.reliability.recorded import recorded_post
 
 
 @pytest.fixture
@@ -21,18 +21,8 @@ def ids(db):
 
 
 def channel_post(ids, path, body) -> dict:
-    """POST with the channel's key; the request as schemathesis' cassette records it."""
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Api-Key {ids['api_key']}")
-    response = client.post(path, body, format="json")
-    return {
-        "method": "POST",
-        "uri": f"http://testserver{path}",
-        "path": path,
-        "status": response.status_code,
-        "headers": {},
-        "body": response.content.decode(),
-    }
+    """POST with the channel's key."""
+    return recorded_post(f"Api-Key {ids['api_key']}", path, body)
 
 
 def explain(before, interactions) -> Outcome:

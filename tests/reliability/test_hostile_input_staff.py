@@ -5,13 +5,13 @@ import base64
 import tomllib
 
 import pytest
-from rest_framework.test import APIClient
 
 from fulfillment.models import FulfillmentOrder
 from inventory.models import PurchaseOrder
 from inventory.replenishment.purchasing import ReceiptLine, receive_purchase_order
 from reliability import hostile_input, hostile_staff
 from reliability.harness import Outcome
+from tests.reliability.recorded import recorded_post
 
 
 @pytest.fixture
@@ -20,19 +20,9 @@ def ids(db):
 
 
 def staff_post(ids, path, body=None) -> dict:
-    """POST as the seeded staff user; the request as schemathesis' cassette records it."""
-    client = APIClient()
+    """POST as the seeded staff user."""
     token = base64.b64encode(":".join(ids["staff"]).encode()).decode()
-    client.credentials(HTTP_AUTHORIZATION=f"Basic {token}")
-    response = client.post(path, body, format="json")
-    return {
-        "method": "POST",
-        "uri": f"http://testserver{path}",
-        "path": path,
-        "status": response.status_code,
-        "headers": {},
-        "body": response.content.decode(),
-    }
+    return recorded_post(f"Basic {token}", path, body)
 
 
 def explain(before, interactions) -> Outcome:
