@@ -57,6 +57,13 @@ def staff_user(db):
 
 
 @pytest.fixture
+def staff_client(client, staff_user):
+    """Django's test client signed in as the staff user (admin and desk pages)."""
+    client.force_login(staff_user)
+    return client
+
+
+@pytest.fixture
 def api_client():
     from rest_framework.test import APIClient
 

@@ -46,12 +46,6 @@ def messages_of(response) -> list[tuple[str, str]]:
 
 
 @pytest.fixture
-def staff_client(client, staff_user):
-    client.force_login(staff_user)
-    return client
-
-
-@pytest.fixture
 def order(channel, catalogue):
     return place(channel)
 

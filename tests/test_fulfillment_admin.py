@@ -54,12 +54,6 @@ def change_url(obj) -> str:
 
 
 @pytest.fixture
-def staff_client(client, staff_user):
-    client.force_login(staff_user)
-    return client
-
-
-@pytest.fixture
 def ground(standard_service):
     carrier = Carrier.objects.create(
         code="ups", name="UPS", tracking_url_template="https://track.example/{tracking_number}"

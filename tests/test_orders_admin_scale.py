@@ -31,12 +31,6 @@ NUMBER_SEARCH_QUERIES = EMAIL_SEARCH_QUERIES + 1
 
 
 @pytest.fixture
-def staff_client(client, staff_user):
-    client.force_login(staff_user)
-    return client
-
-
-@pytest.fixture
 def place(channel, catalogue):
     def place(email="grace@example.com", **extra):
         payload = order_payload(lines=[{"sku": "SKU-C", "quantity": 1}])

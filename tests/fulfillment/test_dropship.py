@@ -612,12 +612,6 @@ def admin_url(fo):
     return reverse("admin:fulfillment_fulfillmentorder_vendor_shipment", args=[fo.pk])
 
 
-@pytest.fixture
-def staff_client(client, staff_user):
-    client.force_login(staff_user)
-    return client
-
-
 def test_the_fulfillment_page_links_to_the_confirmation_form(
     gadget, vendor, standard_service, ny_tax, channel, staff_client
 ):

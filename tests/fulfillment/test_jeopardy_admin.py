@@ -26,12 +26,6 @@ Status = JeopardyAlert.Status
 CHANGELIST_QUERIES = 8
 
 
-@pytest.fixture
-def staff_client(client, staff_user):
-    client.force_login(staff_user)
-    return client
-
-
 def capture(channel, **overrides) -> Order:
     payload = factories.order_payload(**overrides)
     return place_order(

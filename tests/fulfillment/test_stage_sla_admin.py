@@ -12,12 +12,6 @@ pytestmark = pytest.mark.django_db
 ADD_URL = reverse("admin:fulfillment_stagesla_add")
 
 
-@pytest.fixture
-def staff_client(client, staff_user):
-    client.force_login(staff_user)
-    return client
-
-
 def post(staff_client, **data):
     body = {"stage": Stage.RELEASED, "max_duration": "4:00:00", "location": "", "channel": ""}
     return staff_client.post(ADD_URL, {**body, **data})

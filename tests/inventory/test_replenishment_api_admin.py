@@ -131,12 +131,6 @@ def test_api_needs_staff_with_the_permission(acme, sku, warehouse, channel):
 # --- Admin ---------------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def staff_client(client, staff_user):
-    client.force_login(staff_user)
-    return client
-
-
 def messages_of(response) -> list[str]:
     return [str(message) for message in get_messages(response.wsgi_request)]
 
