@@ -1,13 +1,15 @@
 """Hostile input: schemathesis against our own OpenAPI schema, all checks (issue 6 §2).
 
 Two passes over gunicorn: the storefront operations with a channel's API key, and the
-location/purchasing operations with a staff user's HTTP Basic credentials. The staff pass works
-on real objects seeded through the services (fulfillment orders at each warehouse step, a
-pickup, a drop-ship request, purchase orders), whose ids schemathesis draws from dictionaries
-in its config. At least 1,000 generated cases per operation (`--max-examples`); what was tried
-is printed per operation with its status codes. Broken invariants: any 5xx, any answer that
-breaks the schema (body, status code, content type, headers), an ignored authentication, an
-operation schemathesis could not test to the end, and a table change (orders, payments,
+location/purchasing operations with a staff user's HTTP Basic credentials. Both work on real
+objects seeded through the services (the channel's orders, `hostile_channel.py`; fulfillment
+orders at each warehouse step, a pickup, a drop-ship request and purchase orders,
+`hostile_staff.py`), whose ids, SKUs and ZIP codes schemathesis draws from dictionaries in its
+config. At least 1,000 generated cases per write operation (`--max-examples`, checked), and
+every operation must accept some; what was tried is printed per operation with its status
+codes. Broken invariants: any 5xx, any answer that breaks the schema (body, status code,
+content type, headers), an ignored authentication, an operation schemathesis could not test to
+the end, a write operation short of its cases, and a table change (orders, payments,
 reservations, stock movements, fulfillment and purchase orders) that the accepted requests do
 not explain. schemathesis' other findings (a valid-looking request refused, e.g. an unknown
 SKU; an invalid one accepted) are listed for a reader to judge, not counted as broken.
